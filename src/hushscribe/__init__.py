@@ -1,0 +1,15 @@
+"""hushscribe: private, fast speech-to-text that never leaves your machine."""
+
+import os as _os
+
+# Nothing may reach the network at run time: model libraries must not look anything up on a hub.
+_os.environ.setdefault("HF_HUB_OFFLINE", "1")
+_os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+_os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from hushscribe.errors import HushError  # noqa: E402
+from hushscribe.transcriber import TranscribeOptions, Transcriber  # noqa: E402
+from hushscribe.transcript import Segment, Transcript, Word  # noqa: E402
+
+__all__ = ["HushError", "Segment", "TranscribeOptions", "Transcriber", "Transcript", "Word"]
+__version__ = "0.1.0"

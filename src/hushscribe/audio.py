@@ -1,0 +1,169 @@
+"""Decode any recording to 16 kHz mono float32 with PyAV (FFmpeg), with optional clean-up filters."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
+
+import av
+import numpy as np
+
+from hushscribe.errors import HushError
+
+SAMPLE_RATE = 16000
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .webm .mp4 .mkv .mov .wma .aiff .aif .amr .3gp .mka .m4v .avi"
+    .split()
+)
+# EBU R128 integrated loudness target for speech (what podcast and broadcast guides use)
+LOUDNESS_TARGET_LUFS = -16.0
+
+Source = Union[str, Path, bytes, BinaryIO]
+
+
+@dataclass(frozen=True)
+class AudioFilters:
+    """Optional clean-up applied while decoding; both off by default."""
+
+    highpass_hz: float | None = None  # cut rumble / hum below this frequency
+    normalize_loudness: bool = False  # EBU R128 loudness normalisation (FFmpeg loudnorm)
+
+    def graph_description(self) -> list[tuple[str, str]]:
+        steps = []
+        if self.highpass_hz:
+            steps.append(("highpass", f"f={self.highpass_hz}"))
+        if self.normalize_loudness:
+            steps.append(("loudnorm", f"I={LOUDNESS_TARGET_LUFS}:TP=-1.5:LRA=11"))
+            # loudnorm works at 192 kHz internally and outputs that rate; bring it back
+            steps.append(("aresample", str(SAMPLE_RATE)))
+        return steps
+
+
+def source_name(source: Source) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", None) or "<bytes>"
+
+
+def decode(source: Source, filters: AudioFilters | None = None) -> np.ndarray:
+    """Decode the first audio stream of `source` to a float32 mono 16 kHz array.
+
+    Raises HushError for anything that is not a readable recording with sound in it.
+    """
+    name = source_name(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise HushError("no such file; check the path", source=name)
+        if path.is_dir():
+            raise HushError("is a folder, not a recording", source=name)
+        if path.stat().st_size == 0:
+            raise HushError("the file is empty (0 bytes)", source=name)
+    elif isinstance(source, bytes):
+        if not source:
+            raise HushError("the upload is empty (0 bytes)", source=name)
+        source = io.BytesIO(source)
+    try:
+        container = av.open(str(source) if isinstance(source, Path) else source, metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise HushError(
+            f"not an audio or video file that can be read ({_reason(exc)}); "
+            "convert it to wav, mp3, m4a, flac or ogg and try again",
+            source=name,
+        ) from None
+    with container:
+        if not container.streams.audio:
+            raise HushError("has no audio track; pick a file with sound", source=name)
+        stream = container.streams.audio[0]
+        estimate = int((container.duration or 0) / av.time_base * SAMPLE_RATE) if container.duration else 0
+        buffer = _Buffer(estimate)
+        try:
+            for chunk in _decoded_chunks(container, stream, filters or AudioFilters()):
+                buffer.append(chunk)
+        except av.error.FFmpegError as exc:
+            if len(buffer) == 0:
+                raise HushError(
+                    f"the audio could not be decoded ({_reason(exc)}); the file may be damaged or truncated",
+                    source=name,
+                ) from None
+            # a truncated tail: keep what decoded, as ffmpeg itself does
+    audio = buffer.array()
+    if audio.size == 0:
+        raise HushError("contains no audio samples; the file may be damaged", source=name)
+    if not np.isfinite(audio).all():
+        # NaN/inf samples from broken float files would poison every model; treat them as silence
+        np.nan_to_num(audio, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return audio
+
+
+def duration(audio: np.ndarray) -> float:
+    return len(audio) / SAMPLE_RATE
+
+
+def _decoded_chunks(container, stream, filters: AudioFilters) -> Iterator[np.ndarray]:
+    """Yield float32 mono 16 kHz chunks, one per decoded frame, through the optional filter graph."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    steps = filters.graph_description()
+    graph = _filter_graph(steps) if steps else None
+    for frame in container.decode(stream):
+        frame.pts = None  # timestamps from odd containers confuse the resampler; we only need samples
+        for out in resampler.resample(frame):
+            yield from _through(graph, out)
+    for out in resampler.resample(None):
+        yield from _through(graph, out)
+    if graph is not None:
+        yield from _through(graph, None)
+
+
+def _filter_graph(steps: list[tuple[str, str]]):
+    graph = av.filter.Graph()
+    nodes = [graph.add_abuffer(format="flt", sample_rate=SAMPLE_RATE, layout="mono", time_base=f"1/{SAMPLE_RATE}")]
+    for name, args in steps:
+        nodes.append(graph.add(name, args))
+    nodes.append(graph.add("aformat", f"sample_fmts=flt:channel_layouts=mono:sample_rates={SAMPLE_RATE}"))
+    nodes.append(graph.add("abuffersink"))
+    graph.link_nodes(*nodes).configure()
+    return graph
+
+
+def _through(graph, frame) -> Iterator[np.ndarray]:
+    if graph is None:
+        if frame is not None:
+            yield frame.to_ndarray().reshape(-1)
+        return
+    graph.push(frame)
+    while True:
+        try:
+            out = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        yield out.to_ndarray().reshape(-1)
+
+
+class _Buffer:
+    """A growable float32 array, so a long file is held once rather than as a list plus a copy."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.empty(max(capacity, SAMPLE_RATE), dtype=np.float32)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, chunk: np.ndarray) -> None:
+        end = self._size + len(chunk)
+        if end > len(self._data):
+            self._data = np.resize(self._data, max(end, int(len(self._data) * 1.5)))
+        self._data[self._size:end] = chunk
+        self._size = end
+
+    def array(self) -> np.ndarray:
+        view = self._data[: self._size]
+        # a view keeps the spare capacity alive; copy only when that spare is large
+        return view.copy() if self._size < 0.9 * len(self._data) else view
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).split(":")[-1].strip() or type(exc).__name__

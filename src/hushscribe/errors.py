@@ -1,0 +1,14 @@
+"""The one exception type for problems a user can cause and fix."""
+
+from __future__ import annotations
+
+
+class HushError(Exception):
+    """A problem the user can fix; its message is meant for a person: what, where, what to do.
+
+    Surfaces (CLI, web, API) show the message and never a traceback.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)

@@ -1,0 +1,367 @@
+"""Turn a Transcript into the text of an output file (txt, srt, vtt, json, md) and write it safely."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from hushscribe.errors import HushError
+from hushscribe.transcript import Segment, Transcript, paragraphs
+
+FORMATS = ("txt", "srt", "vtt", "json", "md")
+
+# Subtitle limits: the usual broadcast guidance (Netflix, BBC) is 42 characters a line, 2 lines, ~7 s on screen.
+MAX_LINE_CHARS = 42
+MAX_LINES = 2
+MAX_CUE_S = 7.0
+MIN_CUE_S = 0.1  # keeps start < end after rounding to ms, and gives a zero-length segment a moment on screen
+WORD_SEARCH_SLACK = 10  # how far past the last matched word a word's text may sit in the segment text
+
+# Where a cue or a line may break, best first. A break is a position between two characters.
+BREAK_SENTENCE, BREAK_CLAUSE, BREAK_PHRASE, BREAK_SPACE, BREAK_CJK, BREAK_MID_WORD = range(6)
+SENTENCE_END = "。！？.!?…"
+CLAUSE_END = "；;"
+PHRASE_END = "，,、：:"
+# Punctuation that must not start a line, and brackets that must not end one (a light form of CJK kinsoku).
+NO_LINE_START = "，。！？、；：）」』》〉】”’…,.!?;:)]}%"
+NO_LINE_END = "（「『《〈【“‘([{"
+# Cost of a cue break, in fractions of the span's length: a sentence end a little off the middle beats a bare space.
+BREAK_PENALTY = {BREAK_SENTENCE: 0.0, BREAK_CLAUSE: 0.1, BREAK_PHRASE: 0.2, BREAK_SPACE: 0.35, BREAK_CJK: 0.4,
+                 BREAK_MID_WORD: 10.0}
+
+# Scripts written without spaces, where any two characters may be split (each counts as one character).
+WIDE_RANGES = (
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x2E80, 0x303F),  # CJK radicals, symbols and punctuation
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3130, 0x318F),  # Hangul compatibility Jamo
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # full-width forms
+    (0x20000, 0x3FFFF),  # CJK extensions B and later
+)
+
+MD_MARKUP_START = re.compile(r"^(#|-|\+|\*|>|=|\||`|~|\d+[.)])")
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str  # lines joined with "\n"
+
+
+# --- times -------------------------------------------------------------------------------------------------------
+
+
+def _to_ms(seconds: float) -> int:
+    # Half-up on the millisecond, so 59.9996 s is 60.000 s and not 59.999 s.
+    return max(0, math.floor(seconds * 1000 + 0.5))
+
+
+def format_timestamp(seconds: float, sep: str = ",", *, millis: bool = True) -> str:
+    """`HH:MM:SS,mmm` (SRT; pass sep="." for WebVTT) or `HH:MM:SS` with millis=False. Never negative."""
+    ms = _to_ms(seconds)
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{clock}{sep}{ms:03d}" if millis else clock
+
+
+def format_duration(seconds: float) -> str:
+    """`H:MM:SS`, to the nearest second."""
+    total = round(max(0.0, seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+# --- where text may break ----------------------------------------------------------------------------------------
+
+
+def _is_wide(ch: str) -> bool:
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in WIDE_RANGES)
+
+
+def _punctuation_class(ch: str) -> int | None:
+    if ch in SENTENCE_END:
+        return BREAK_SENTENCE
+    if ch in CLAUSE_END:
+        return BREAK_CLAUSE
+    if ch in PHRASE_END:
+        return BREAK_PHRASE
+    return None
+
+
+def _break_class(text: str, b: int) -> int | None:
+    """How good a break between text[b-1] and text[b] is; None where no break belongs."""
+    prev, nxt = text[b - 1], text[b]
+    if prev.isspace():
+        return None  # a run of spaces is broken once, right after the word before it
+    punct = _punctuation_class(prev)
+    if nxt.isspace():
+        return BREAK_SPACE if punct is None else punct
+    if (_is_wide(prev) or _is_wide(nxt)) and nxt not in NO_LINE_START and prev not in NO_LINE_END:
+        return BREAK_CJK if punct is None else punct
+    return BREAK_MID_WORD
+
+
+def _break_classes(text: str) -> list[int | None]:
+    """_break_class for every position 0..len(text); the two ends are never breaks."""
+    return [None] + [_break_class(text, b) for b in range(1, len(text))] + [None]
+
+
+def _normalise_space(text: str) -> str:
+    # Newlines inside a segment would end an SRT/VTT cue early; runs of spaces would skew line lengths.
+    return " ".join(text.split())
+
+
+# --- lines within a cue ------------------------------------------------------------------------------------------
+
+
+def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> list[str] | None:
+    """Fewest lines of at most `max_line_chars` characters, balanced in length; None if it needs more than
+    `max_lines`. Lines break at spaces, or between any two characters of CJK text; never inside a Latin word."""
+    if len(text) <= max_line_chars:
+        return [text]
+    if len(text) > max_lines * (max_line_chars + 1):
+        return None  # cannot fit even if every break swallowed a space
+    classes = _break_classes(text)
+    stops = (0, *(b for b in range(1, len(text)) if classes[b] is not None and classes[b] <= BREAK_CJK), len(text))
+
+    def width(i: int, j: int) -> int:
+        return len(text[stops[i]:stops[j]].strip())
+
+    @lru_cache(maxsize=None)
+    def best(i: int, lines: int) -> tuple[int, tuple[int, ...]]:
+        """(widest line, line-end stop indices) for text from stops[i] in exactly `lines` lines."""
+        last = len(stops) - 1
+        if lines == 1:
+            return width(i, last), (last,)
+        options = [(max(width(i, j), best(j, lines - 1)[0]), (j, *best(j, lines - 1)[1]))
+                   for j in range(i + 1, last) if width(i, j) <= max_line_chars]
+        return min(options, default=(math.inf, ()))
+
+    for lines in range(2, max_lines + 1):
+        widest, ends = best(0, lines)
+        if widest <= max_line_chars:
+            starts = (0, *ends[:-1])
+            return [text[stops[a]:stops[b]].strip() for a, b in zip(starts, ends)]
+    return None
+
+
+# --- cues --------------------------------------------------------------------------------------------------------
+
+
+def _word_anchors(text: str, words) -> dict[int, float]:
+    """Character positions in `text` whose time a word gives: its first character (start) and the one after its last
+    (end). Words whose text is not found near where the previous one ended are skipped."""
+    anchors: dict[int, float] = {}
+    cursor = 0
+    for word in words:
+        token = _normalise_space(word.text)
+        if not token:
+            continue
+        at = text.find(token, cursor, cursor + len(token) + WORD_SEARCH_SLACK)
+        if at < 0:
+            continue
+        anchors[at] = word.start
+        anchors[at + len(token)] = word.end
+        cursor = at + len(token)
+    return anchors
+
+
+def _boundary_times(text: str, segment: Segment) -> list[float]:
+    """A time for each position 0..len(text): from the words where they match the text, in between (and without
+    words) spread in proportion to the count of non-space characters, so a cut at a space leaves no gap.
+    Never decreasing."""
+    anchors = {0: segment.start, len(text): segment.end}
+    anchors.update(_word_anchors(text, segment.words or []))
+    filled = [0]  # non-space characters before each position
+    for ch in text:
+        filled.append(filled[-1] + (not ch.isspace()))
+    keys = sorted(anchors)
+    times = [segment.start] * (len(text) + 1)
+    for a, b in zip(keys, keys[1:]):
+        for i in range(a, b + 1):
+            share = (filled[i] - filled[a]) / (filled[b] - filled[a]) if filled[b] > filled[a] else (i - a) / (b - a)
+            times[i] = anchors[a] + (anchors[b] - anchors[a]) * share
+    for i in range(1, len(times)):
+        times[i] = max(times[i], times[i - 1])
+    return times
+
+
+def _split_spans(text: str, times: list[float], classes: list[int | None], lo: int, hi: int,
+                 max_line_chars: int, max_lines: int, max_duration: float) -> list[tuple[int, int, list[str]]]:
+    """Cut text[lo:hi] (no outer spaces) into pieces that fit the limits: (start, end, lines) for each, in order."""
+    lines = wrap_lines(text[lo:hi], max_line_chars, max_lines)
+    duration = times[hi] - times[lo]
+    if lines is not None and duration <= max_duration:
+        return [(lo, hi, lines)]
+    # Aim for equal pieces: with k pieces needed, cut off the first k//2 of them.
+    if lines is None:
+        worst = BREAK_MID_WORD  # a word longer than a cue can hold is cut; better than breaking the line limit
+        pieces = max(2, math.ceil((hi - lo) / (max_lines * max_line_chars)))
+        target = lo + (hi - lo) * (pieces // 2) / pieces
+    else:
+        worst = BREAK_CJK  # too long on screen only: never cut a word for that; the caller clamps the time
+        pieces = max(2, math.ceil(duration / max_duration))
+        target_time = times[lo] + duration * (pieces // 2) / pieces
+        target = min(range(lo, hi + 1), key=lambda b: abs(times[b] - target_time))
+    candidates = [b for b in range(lo + 1, hi) if classes[b] is not None and classes[b] <= worst]
+    if not candidates:
+        return [(lo, hi, lines or [text[lo:hi]])]
+    cut = min(candidates, key=lambda b: BREAK_PENALTY[classes[b]] + abs(b - target) / (hi - lo))
+    resume = cut
+    while text[resume].isspace():
+        resume += 1
+    return (_split_spans(text, times, classes, lo, cut, max_line_chars, max_lines, max_duration)
+            + _split_spans(text, times, classes, resume, hi, max_line_chars, max_lines, max_duration))
+
+
+def _fit_times(raw: list[tuple[int, int]], limit_ms: int | None, max_ms: int) -> list[tuple[int, int]]:
+    """Make cue times (ms) ordered, non-overlapping, start < end, at most `max_ms` long and within [0, limit_ms]."""
+    min_ms = _to_ms(MIN_CUE_S)
+    fitted: list[list[int]] = []
+    prev_end = 0
+    for start, end in raw:
+        start = max(start, prev_end)
+        end = min(max(end, start + min_ms), start + max_ms)
+        fitted.append([start, end])
+        prev_end = end
+    # Segments may end past the audio (recognisers round up); pull the tail back inside, squeezing cues if needed.
+    next_start = limit_ms if limit_ms is not None else prev_end
+    for cue in reversed(fitted):
+        cue[1] = min(cue[1], next_start)
+        cue[0] = max(0, min(cue[0], cue[1] - min_ms))
+        next_start = cue[0]
+    return [(start, end) for start, end in fitted]
+
+
+def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES,
+         max_duration: float = MAX_CUE_S) -> list[Cue]:
+    """Subtitle cues: at most `max_lines` lines of at most `max_line_chars` characters (every character counts as
+    one, CJK included) and at most `max_duration` seconds each. Long segments are cut, preferably after sentence,
+    then clause, then phrase punctuation, then at spaces; CJK text may be cut between any two characters; a Latin
+    word is cut only if it alone is longer than a cue holds. Times come from the words where the segment has them,
+    else from the segment's span shared out by character count. Cues are ordered, do not overlap, have
+    start < end and lie within [0, transcript.duration] (the last segment end when the duration is unknown)."""
+    pieces: list[tuple[float, float, str]] = []
+    for segment in transcript.segments:
+        text = _normalise_space(segment.text)
+        if not text:
+            continue
+        times = _boundary_times(text, segment)
+        classes = _break_classes(text)
+        for lo, hi, lines in _split_spans(text, times, classes, 0, len(text), max_line_chars, max_lines,
+                                          max_duration):
+            pieces.append((times[lo], times[hi], "\n".join(lines)))
+    limit_ms = _to_ms(transcript.duration) if transcript.duration > 0 else None
+    fitted = _fit_times([(_to_ms(s), _to_ms(e)) for s, e, _ in pieces], limit_ms, _to_ms(max_duration))
+    return [Cue(start / 1000, end / 1000, text) for (start, end), (_, _, text) in zip(fitted, pieces)]
+
+
+# --- formats -----------------------------------------------------------------------------------------------------
+
+
+def _render_txt(transcript: Transcript, timestamps: bool) -> str:
+    blocks = [f"[{format_timestamp(start, millis=False)}] {text}" if timestamps else text
+              for start, text in paragraphs(transcript.segments, transcript.language)]
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def _render_srt(transcript: Transcript, timestamps: bool) -> str:
+    blocks = [f"{index}\n{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{cue.text}\n"
+              for index, cue in enumerate(cues(transcript), start=1)]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    # WebVTT cue text is markup: a bare "<" or "&" would be read as a tag or an entity.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _render_vtt(transcript: Transcript, timestamps: bool) -> str:
+    blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n{_vtt_escape(cue.text)}\n"
+              for cue in cues(transcript)]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _render_json(transcript: Transcript, timestamps: bool) -> str:
+    return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+def _md_plain(text: str) -> str:
+    """Keep each line literal: a line that opens with heading, list or quote syntax gets a backslash, and so does
+    "<" (a source named "<array>" would otherwise vanish as an HTML tag)."""
+    lines = text.replace("<", "\\<").split("\n")
+    return "\n".join(("\\" + line) if MD_MARKUP_START.match(line) else line for line in lines)
+
+
+def _render_md(transcript: Transcript, timestamps: bool) -> str:
+    title = _md_plain(Path(transcript.source).name or transcript.source)
+    about = " · ".join(part for part in (
+        f"Duration {format_duration(transcript.duration)}",
+        f"language {transcript.language}" if transcript.language else "",
+        " / ".join(part for part in (transcript.engine, transcript.model) if part),
+    ) if part)
+    body = [(f"**[{format_timestamp(start, millis=False)}]** " if timestamps else "") + _md_plain(text)
+            for start, text in paragraphs(transcript.segments, transcript.language)]
+    return "\n\n".join([f"# {title}", about, *body]) + "\n"
+
+
+RENDERERS = {"txt": _render_txt, "srt": _render_srt, "vtt": _render_vtt, "json": _render_json, "md": _render_md}
+assert tuple(RENDERERS) == FORMATS
+
+
+def render(transcript: Transcript, fmt: str, *, timestamps: bool = True) -> str:
+    """The text of an output file. `timestamps` applies to txt and md; srt and vtt are timed by nature and json
+    carries every time."""
+    renderer = RENDERERS.get(fmt.lower())
+    if renderer is None:
+        raise HushError(f"unknown output format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    return renderer(transcript, timestamps)
+
+
+def write(transcript: Transcript, fmt: str, path: Path, *, timestamps: bool = True, overwrite: bool = True) -> Path:
+    """Render and write to `path` atomically (a temporary file in the same folder, then a rename), UTF-8 with "\\n"
+    line ends, so a reader never sees half a file. Returns the path written."""
+    path = Path(path)
+    text = render(transcript, fmt, timestamps=timestamps)  # before touching the disk: a bad format writes nothing
+    if not overwrite and path.exists():
+        raise HushError(f"{path} already exists; pass --overwrite to replace it")
+    folder = path.parent
+    temp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        # os.open with 0o666 lets the umask decide the mode, as for any new file (mkstemp would force 0600).
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileNotFoundError:
+        raise HushError(f"cannot write {path}: the folder {folder} does not exist; create it or choose another "
+                        f"output folder") from None
+    except NotADirectoryError:
+        raise HushError(f"cannot write {path}: {folder} is a file, not a folder; choose another output "
+                        f"folder") from None
+    except PermissionError:
+        raise HushError(f"cannot write {path}: no permission to write in {folder}; choose another output "
+                        f"folder") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())  # the data is on disk before the rename makes it visible
+        os.replace(temp, path)
+    except OSError as exc:
+        raise HushError(f"cannot write {path}: {exc.strerror or exc}; check the path and free space") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,142 @@
+"""The one public API: Transcriber(engine=…).transcribe(source) → Transcript.
+
+decode → VAD segments → batched recognition → text filters → Transcript
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from hushscribe import audio as audio_mod
+from hushscribe import text, vad
+from hushscribe.audio import SAMPLE_RATE, AudioFilters, Source
+from hushscribe.engines import load_engine
+from hushscribe.engines.base import Engine, RecognitionOptions
+from hushscribe.errors import HushError
+from hushscribe.languages import normalize_language
+from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Everything that shapes one transcription; read once at the edge (CLI flags, web form, API fields)."""
+
+    language: str | None = None  # ISO code (zh, yue, en, …); None or "auto" detects it
+    script: str | None = None  # "simplified" | "traditional"; None: Simplified for Chinese, as spoken otherwise
+    context: str | None = None  # names and terms to help recognition (hotwords)
+    fix_de: bool = False  # repair 的/地/得 in Mandarin
+    word_timestamps: bool = False
+    filters: AudioFilters = field(default_factory=AudioFilters)
+    vad: vad.VadOptions = field(default_factory=vad.VadOptions)
+
+
+class Transcriber:
+    """Holds one loaded engine; transcribe as many sources with it as you like."""
+
+    def __init__(self, engine: str | Engine = "auto", *, model: str | None = None, device: str = "auto") -> None:
+        self.engine: Engine = load_engine(engine, model=model, device=device) if isinstance(engine, str) else engine
+
+    def transcribe(self, source: Source | np.ndarray, options: TranscribeOptions | None = None, **overrides) -> Transcript:
+        """Transcribe a path, bytes, file object or a 16 kHz mono float32 array."""
+        return self.stream(source, options, **overrides).result()
+
+    def stream(self, source: Source | np.ndarray, options: TranscribeOptions | None = None,
+               **overrides) -> "TranscriptStream":
+        """Decode and segment now; recognise lazily while the caller iterates over the stream."""
+        options = replace(options or TranscribeOptions(), **overrides)
+        language = normalize_language(options.language)
+        if language and not self.engine.supports_language(language):
+            raise HushError(f"the {self.engine.name} engine does not know the language '{language}'")
+        options = replace(options, language=language)
+        started = time.perf_counter()
+        if isinstance(source, np.ndarray):
+            name, samples = "<array>", _checked_array(source)
+        else:
+            name, samples = audio_mod.source_name(source), audio_mod.decode(source, options.filters)
+        spans = vad.split(samples, options.vad)
+        return TranscriptStream(self.engine, Path(name).name if name != "<array>" else name, samples, spans,
+                                options, started)
+
+
+class TranscriptStream:
+    """Segments of one source as they are recognised; `result()` gathers the Transcript."""
+
+    def __init__(self, engine: Engine, source: str, samples: np.ndarray, spans: list[vad.Span],
+                 options: TranscribeOptions, started: float) -> None:
+        self.engine, self.source, self.options = engine, source, options
+        self.duration = len(samples) / SAMPLE_RATE
+        self.total = len(spans)  # segments to recognise
+        self.done = 0
+        self._samples, self._spans, self._started = samples, spans, started
+        self._segments: list[Segment] = []
+        self._iterator = self._recognise()
+        self.language = options.language
+
+    def __iter__(self) -> Iterator[Segment]:
+        """Yields every segment as it is recognised, empty ones (no speech found) included."""
+        return self._iterator
+
+    def result(self) -> Transcript:
+        for _ in self._iterator:
+            pass
+        return Transcript(
+            source=self.source,
+            duration=self.duration,
+            segments=[s for s in self._segments if s.text],
+            language=self.language,
+            engine=self.engine.name,
+            model=self.engine.model_name,
+            processing_s=time.perf_counter() - self._started,
+        )
+
+    def _recognise(self) -> Iterator[Segment]:
+        if not self._spans:
+            return
+        if self.language is None:
+            self.language = self.engine.detect_language(self._speech_sample())
+        recognition_options = RecognitionOptions(
+            language=self.language, context=self.options.context, word_timestamps=self.options.word_timestamps
+        )
+        step = max(1, self.engine.batch_size)
+        for i in range(0, len(self._spans), step):
+            batch = self._spans[i:i + step]
+            results = self.engine.recognize([self._samples[s.start:s.end] for s in batch], recognition_options)
+            for span, rec in zip(batch, results, strict=True):
+                segment = self._filtered(span, rec.text, rec.language or self.language, rec.flags, rec.words)
+                self._segments.append(segment)
+                self.done += 1
+                yield segment
+
+    def _filtered(self, span: vad.Span, raw: str, language: str | None, flags: list[str],
+                  words: list[Word] | None) -> Segment:
+        clean, repaired = text.repair_repetitions(raw.strip())
+        flags = list(flags) + ([FLAG_REPETITION] if repaired and FLAG_REPETITION not in flags else [])
+        clean = text.convert_script(clean, language, self.options.script)
+        if self.options.fix_de and language == "zh":
+            clean = text.fix_de(clean)
+        offset = span.start_s
+        shifted = [replace(w, start=w.start + offset, end=w.end + offset) for w in words] if words else None
+        return Segment(start=span.start_s, end=span.end_s, text=clean, language=language, flags=flags,
+                       words=shifted)
+
+    def _speech_sample(self, seconds: float = vad.MAX_SEGMENT_S) -> np.ndarray:
+        """Up to `seconds` of speech from the start, for language detection."""
+        pieces, total = [], 0
+        for span in self._spans:
+            pieces.append(self._samples[span.start:span.end])
+            total += span.end - span.start
+            if total >= seconds * SAMPLE_RATE:
+                break
+        return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]
+
+
+def _checked_array(samples: np.ndarray) -> np.ndarray:
+    if samples.ndim != 1:
+        raise HushError(f"expected a 1-D array of 16 kHz mono samples, got shape {samples.shape}", source="<array>")
+    samples = np.nan_to_num(samples.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+    return samples

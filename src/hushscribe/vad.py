@@ -1,0 +1,143 @@
+"""Speech spans from Silero VAD, merged into segments of at most 30 s that are cut inside silences.
+
+The Silero weights are the ONNX file that ships inside the faster-whisper package: no download.
+Segments are contiguous stretches of the recording that never overlap, so each word lands in
+exactly one segment: nothing is lost or doubled at a cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hushscribe.audio import SAMPLE_RATE
+
+FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
+MAX_SEGMENT_S = 30.0  # both engines read at most 30 s of audio at once
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    threshold: float = 0.35  # Silero speech probability at or above which a frame is speech
+    # Silero misses some speech (a child reading over music gives 0.0-0.3), so a frame it rejects
+    # is dropped only if it is also quiet: within this margin of the recording's noise floor.
+    quiet_margin_db: float = 12.0
+    min_silence_s: float = 0.3  # a pause at least this long separates two speech spans
+    min_speech_s: float = 0.25  # shorter blips (clicks, breaths) are not speech
+    pad_s: float = 0.2  # kept around speech so onsets and trailing consonants survive
+    max_segment_s: float = MAX_SEGMENT_S
+    max_gap_s: float = 2.0  # a longer pause always starts a new segment
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # sample offsets into the 16 kHz audio
+    end: int
+
+    @property
+    def start_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        return self.end / SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
+
+
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
+    """Silero speech probability for each 512-sample frame."""
+    from faster_whisper.vad import get_vad_model
+
+    padded = np.pad(audio, (0, (-len(audio)) % FRAME))
+    return get_vad_model()(padded).reshape(-1)
+
+
+def frame_levels_db(audio: np.ndarray) -> np.ndarray:
+    """Mean power of each 512-sample frame in dBFS."""
+    padded = np.pad(audio, (0, (-len(audio)) % FRAME)).reshape(-1, FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(padded**2, axis=1) + 1e-10)
+
+
+def active_frames(probs: np.ndarray, levels_db: np.ndarray, options: VadOptions = VadOptions()) -> np.ndarray:
+    """Frames to keep: speech by Silero, or too loud to be the recording's background."""
+    floor = np.percentile(levels_db, 5)
+    return (probs >= options.threshold) | (levels_db >= floor + options.quiet_margin_db)
+
+
+def speech_spans(active: np.ndarray, n_samples: int, options: VadOptions = VadOptions()) -> list[Span]:
+    """Turn active frames into padded spans (sample offsets), in order, not overlapping.
+    Pauses shorter than `min_silence_s` do not split a span."""
+    min_silence = int(options.min_silence_s * SAMPLE_RATE / FRAME)
+    min_frames = options.min_speech_s * SAMPLE_RATE / FRAME
+    pad = int(options.pad_s * SAMPLE_RATE)
+    runs: list[list[int]] = []
+    for i in np.flatnonzero(active).tolist():
+        if runs and i - runs[-1][1] <= min_silence:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    result: list[Span] = []
+    for a, b in runs:
+        if b - a < min_frames:
+            continue
+        lo, hi = max(0, a * FRAME - pad), min(n_samples, b * FRAME + pad)
+        if result and lo <= result[-1].end:
+            # paddings touch: split the shared pause in the middle
+            middle = (result[-1].end + lo) // 2
+            result[-1] = Span(result[-1].start, middle)
+            lo = middle
+        result.append(Span(lo, hi))
+    return result
+
+
+def segments_from_spans(spans: list[Span], audio: np.ndarray, options: VadOptions = VadOptions()) -> list[Span]:
+    """Merge speech spans into segments of at most `max_segment_s`, splitting over-long spans at
+    their quietest point."""
+    limit = int(options.max_segment_s * SAMPLE_RATE)
+    max_gap = int(options.max_gap_s * SAMPLE_RATE)
+    pieces = [piece for span in spans for piece in _split_long(span, audio, limit)]
+    segments: list[Span] = []
+    for piece in pieces:
+        if segments:
+            last = segments[-1]
+            if piece.end - last.start <= limit and piece.start - last.end <= max_gap:
+                segments[-1] = Span(last.start, piece.end)
+                continue
+        segments.append(piece)
+    return segments
+
+
+def split(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[Span]:
+    """Speech segments of `audio` (16 kHz mono), each at most `options.max_segment_s` long."""
+    if len(audio) == 0:
+        return []
+    active = active_frames(speech_probabilities(audio), frame_levels_db(audio), options)
+    return segments_from_spans(speech_spans(active, len(audio), options), audio, options)
+
+
+def _split_long(span: Span, audio: np.ndarray, limit: int) -> list[Span]:
+    """Cut a span longer than `limit` samples at the quietest 100 ms in the later half of each window."""
+    pieces = []
+    start = span.start
+    while span.end - start > limit:
+        lo, hi = start + limit // 2, start + limit
+        cut = lo + _quietest(audio[lo:hi])
+        pieces.append(Span(start, cut))
+        start = cut
+    pieces.append(Span(start, span.end))
+    return pieces
+
+
+def _quietest(audio: np.ndarray, window: int = SAMPLE_RATE // 10) -> int:
+    """Offset of the centre of the lowest-energy window (sliding, 10 ms hop)."""
+    hop = SAMPLE_RATE // 100
+    if len(audio) <= window:
+        return len(audio) // 2
+    power = np.concatenate(([0.0], np.cumsum(audio.astype(np.float64) ** 2)))
+    starts = np.arange(0, len(audio) - window + 1, hop)
+    energy = power[starts + window] - power[starts]
+    return int(starts[np.argmin(energy)]) + window // 2
