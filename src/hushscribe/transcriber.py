@@ -63,6 +63,10 @@ class Transcriber:
                                 options, started)
 
 
+# A segment at least this long whose text loops is recognised again in two halves.
+MIN_RETRY_S = 8.0
+
+
 class TranscriptStream:
     """Segments of one source as they are recognised; `result()` gathers the Transcript."""
 
@@ -105,12 +109,22 @@ class TranscriptStream:
         step = max(1, self.engine.batch_size)
         for i in range(0, len(self._spans), step):
             batch = self._spans[i:i + step]
-            results = self.engine.recognize([self._samples[s.start:s.end] for s in batch], recognition_options)
-            for span, rec in zip(batch, results, strict=True):
-                segment = self._filtered(span, rec.text, rec.language or self.language, rec.flags, rec.words)
+            for segment in self._recognise_batch(batch, recognition_options, retry=True):
                 self._segments.append(segment)
                 self.done += 1
                 yield segment
+
+    def _recognise_batch(self, spans: list[vad.Span], options: RecognitionOptions, *, retry: bool) -> list[Segment]:
+        results = self.engine.recognize([self._samples[s.start:s.end] for s in spans], options)
+        segments = []
+        for span, rec in zip(spans, results, strict=True):
+            segment = self._filtered(span, rec.text, rec.language or self.language, rec.flags, rec.words)
+            if retry and FLAG_REPETITION in segment.flags and span.duration_s >= MIN_RETRY_S:
+                # models fall into loops far more often on long windows: try again as two halves
+                halves = self._recognise_batch(list(vad.halve(span, self._samples)), options, retry=False)
+                segment = _merged(halves) if sum(FLAG_REPETITION in h.flags for h in halves) < 2 else segment
+            segments.append(segment)
+        return segments
 
     def _filtered(self, span: vad.Span, raw: str, language: str | None, flags: list[str],
                   words: list[Word] | None) -> Segment:
@@ -133,6 +147,16 @@ class TranscriptStream:
             if total >= seconds * SAMPLE_RATE:
                 break
         return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]
+
+
+def _merged(parts: list[Segment]) -> Segment:
+    """One segment from consecutive pieces of it, so the progress count stays one per VAD segment."""
+    words = [w for p in parts for w in (p.words or [])]
+    return Segment(
+        start=parts[0].start, end=parts[-1].end, text=text.join_texts([(p.text, p.language) for p in parts]),
+        language=parts[0].language, flags=sorted({f for p in parts for f in p.flags}),
+        words=words if parts[0].words is not None else None,
+    )
 
 
 def _checked_array(samples: np.ndarray) -> np.ndarray:

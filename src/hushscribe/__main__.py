@@ -1,0 +1,5 @@
+import sys
+
+from hushscribe.cli import main
+
+sys.exit(main())

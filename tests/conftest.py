@@ -1,0 +1,66 @@
+"""Shared fixtures: the real clips in ../shared/audio, one loaded engine, and a network guard."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_AUDIO = Path(os.environ.get("HUSHSCRIBE_TEST_AUDIO", REPO.parent / "shared" / "audio"))
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any connection to a non-loopback address fails the test: transcription must work offline."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise AssertionError(f"network access attempted: {address}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def shared_audio() -> Path:
+    return SHARED_AUDIO
+
+
+@pytest.fixture(scope="session")
+def manifest() -> list[dict]:
+    path = SHARED_AUDIO / "manifest.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared clips not found at {SHARED_AUDIO} (set HUSHSCRIBE_TEST_AUDIO)")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["path"] = SHARED_AUDIO / row["file"]
+    return rows
+
+
+@pytest.fixture(scope="session")
+def clip(manifest):
+    """Look a shared clip up by a part of its file name."""
+
+    def find(fragment: str) -> dict:
+        return next(row for row in manifest if fragment in row["file"])
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    from hushscribe import Transcriber
+
+    return Transcriber("whisper")

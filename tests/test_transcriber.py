@@ -1,0 +1,119 @@
+"""The Python API: Transcriber.transcribe / stream, over the real engine and over a recording engine
+that shows what the pipeline hands to an engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hushscribe import HushError, TranscribeOptions, Transcriber
+from hushscribe.audio import SAMPLE_RATE, decode
+from hushscribe.engines.base import Recognition, RecognitionOptions
+from hushscribe.scoring import error_rate
+from hushscribe.transcript import FLAG_REPETITION
+
+
+class RecordingEngine:
+    """Answers with the segment length, and loops on segments longer than `loop_above_s`."""
+
+    name = "recording"
+    model_name = "test"
+
+    def __init__(self, batch_size: int = 4, loop_above_s: float = 1e9) -> None:
+        self.batch_size = batch_size
+        self.loop_above_s = loop_above_s
+        self.calls: list[tuple[list[float], RecognitionOptions]] = []
+
+    def supports_language(self, language: str) -> bool:
+        return language != "fil"
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        return "en"
+
+    def recognize(self, segments, options):
+        self.calls.append(([len(s) / SAMPLE_RATE for s in segments], options))
+        out = []
+        for s in segments:
+            seconds = len(s) / SAMPLE_RATE
+            text = "and again " * 30 if seconds > self.loop_above_s else f"{seconds:.1f} seconds"
+            out.append(Recognition(text=text, language=options.language))
+        return out
+
+
+def speech_with_pauses(clips: list[np.ndarray], pause_s: float = 3.0) -> np.ndarray:
+    gap = np.zeros(int(pause_s * SAMPLE_RATE), np.float32)
+    return np.concatenate([x for c in clips for x in (gap, c)] + [gap])
+
+
+def test_segments_follow_vad_in_batches(clip):
+    engine = RecordingEngine(batch_size=2)
+    audio = speech_with_pauses([decode(clip(name)["path"]) for name in ("jfk", "librispeech", "deepspeech")])
+    stream = Transcriber(engine).stream(audio, language="en", context="Kennedy")
+    assert stream.total == 3 and stream.duration == pytest.approx(len(audio) / SAMPLE_RATE)
+    seen = [(stream.done, segment) for segment in stream]
+    assert [done for done, _ in seen] == [1, 2, 3]  # `done` already counts the segment in hand
+    transcript = stream.result()
+    assert [len(c[0]) for c in engine.calls] == [2, 1]
+    assert all(c[1].language == "en" and c[1].context == "Kennedy" for c in engine.calls)
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and transcript.segments[-1].end <= transcript.duration
+    assert transcript.language == "en" and transcript.engine == "recording"
+
+
+def test_language_is_detected_once_per_file(clip):
+    engine = RecordingEngine()
+    transcript = Transcriber(engine).transcribe(decode(clip("jfk")["path"]))
+    assert transcript.language == "en" and engine.calls[0][1].language == "en"
+
+
+def test_unknown_or_unsupported_language_is_a_user_error(clip):
+    with pytest.raises(HushError, match="unknown language"):
+        Transcriber(RecordingEngine()).transcribe(np.zeros(SAMPLE_RATE, np.float32), language="elvish")
+    with pytest.raises(HushError, match="does not know"):
+        Transcriber(RecordingEngine()).transcribe(np.zeros(SAMPLE_RATE, np.float32), language="fil")
+
+
+def test_a_looping_long_segment_is_recognised_again_in_halves(clip):
+    engine = RecordingEngine(loop_above_s=20)  # each half is at most 2/3 of the 26 s segment
+    audio = decode(clip("film_dialogue_26s")["path"])
+    transcript = Transcriber(engine).transcribe(audio, language="en")
+    assert len(engine.calls) == 2 and len(engine.calls[1][0]) == 2
+    assert "and again" not in transcript.text and FLAG_REPETITION not in transcript.segments[0].flags
+    # still one segment covering the same stretch, its text from both halves
+    assert len(transcript.segments) == 1 and transcript.text.count("seconds") == 2
+
+
+def test_a_loop_that_survives_the_retry_is_cut_and_flagged(clip):
+    engine = RecordingEngine(loop_above_s=1)
+    transcript = Transcriber(engine).transcribe(decode(clip("film_dialogue_26s")["path"]), language="en")
+    segment = transcript.segments[0]
+    assert FLAG_REPETITION in segment.flags and segment.text.count("and again") <= 4
+
+
+def test_silence_gives_an_empty_transcript_without_calling_the_engine():
+    engine = RecordingEngine()
+    transcript = Transcriber(engine).transcribe(np.zeros(SAMPLE_RATE * 5, np.float32))
+    assert transcript.segments == [] and transcript.text == "" and engine.calls == []
+
+
+def test_real_engine_on_path_bytes_and_array_agree(transcriber, clip):
+    row = clip("aishell1")
+    from_path = transcriber.transcribe(row["path"], language="zh")
+    from_bytes = transcriber.transcribe(row["path"].read_bytes(), language="zh")
+    from_array = transcriber.transcribe(decode(row["path"]), TranscribeOptions(language="zh"))
+    assert from_path.text == from_bytes.text == from_array.text
+    assert error_rate(row["text"], from_path.text) < 0.2
+    assert from_path.source == row["path"].name and from_array.source == "<array>"
+
+
+def test_real_engine_script_choice(transcriber, clip):
+    row = clip("aishell1")
+    simplified = transcriber.transcribe(row["path"], language="zh").text
+    traditional = transcriber.transcribe(row["path"], language="zh", script="traditional").text
+    assert "现" in simplified and "現" in traditional
+
+
+def test_real_engine_on_silence_and_noise_says_nothing(transcriber):
+    rng = np.random.default_rng(0)
+    assert transcriber.transcribe(np.zeros(SAMPLE_RATE * 10, np.float32)).text == ""
+    assert transcriber.transcribe((rng.standard_normal(SAMPLE_RATE * 10) * 0.02).astype(np.float32)).text == ""
