@@ -13,6 +13,7 @@ from hushscribe.audio import AUDIO_EXTENSIONS, AudioFilters
 from hushscribe.engines import ENGINES
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, render, write
+from hushscribe.languages import normalize_language
 from hushscribe.text import SCRIPTS
 
 EXIT_FAILED = 1
@@ -74,13 +75,16 @@ def transcribe_command(args: argparse.Namespace) -> int:
     from hushscribe.transcriber import TranscribeOptions, Transcriber
 
     formats = _parse_formats(args.formats)
-    jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     options = TranscribeOptions(
-        language=args.language, script=args.script, context=args.context, fix_de=args.fix_de,
+        language=normalize_language(args.language), script=args.script, context=args.context, fix_de=args.fix_de,
         filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
     )
+    jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     runnable = [job for job in jobs if job.error is None]
-    transcriber = Transcriber(args.engine, model=args.model, device=args.device) if runnable else None
+    transcriber = None
+    if runnable:
+        transcriber = Transcriber(args.engine, model=args.model, device=args.device)
+        options = transcriber.checked(options)
     for job in runnable:
         try:
             run_job(transcriber, job, options, formats, timestamps=args.timestamps, overwrite=args.overwrite,
@@ -119,6 +123,8 @@ def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: b
             quiet: bool) -> None:
     from tqdm import tqdm
 
+    if job.out_dir is not None:
+        _make_output_dir(job)
     if job.out_dir is not None and not overwrite:
         for fmt in formats:
             target = job.out_dir / f"{job.path.stem}.{fmt}"
@@ -155,6 +161,15 @@ def print_summary(jobs: list[Job]) -> None:
     failed = len(jobs) - len(done)
     print(f"hushscribe: {len(done)} transcribed, {failed} failed; {audio:.1f} s of audio in {seconds:.1f} s{speed}",
           file=sys.stderr)
+
+
+def _make_output_dir(job: Job) -> None:
+    """Create the output folder before spending time on recognition."""
+    try:
+        job.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HushError(f"cannot create the output folder {job.out_dir} ({exc.strerror}); choose another with -o",
+                        source=str(job.path)) from None
 
 
 def _parse_formats(value: str | None) -> list[str]:

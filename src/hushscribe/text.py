@@ -167,14 +167,18 @@ def _opencc_converter(config: str):
     return opencc.OpenCC(config)
 
 
+def check_script(script: str | None) -> None:
+    if script is not None and script not in SCRIPTS:
+        raise HushError(f"unknown script {script!r}: use {' or '.join(map(repr, SCRIPTS))}, "
+                        "or leave it unset for Simplified Chinese")
+
+
 def convert_script(text: str, language: str | None, script: str | None) -> str:
     """Write Chinese text in Simplified or Traditional characters; other languages are untouched.
 
     `script` None means Simplified. Cantonese ('yue') gets Hong Kong Traditional.
     """
-    if script is not None and script not in SCRIPTS:
-        raise HushError(f"unknown script {script!r}: use {' or '.join(map(repr, SCRIPTS))}, "
-                        "or leave it unset for Simplified Chinese")
+    check_script(script)
     if not text or not _is_chinese(text, language):
         return text
     if script == SCRIPT_TRADITIONAL:

@@ -45,14 +45,18 @@ class Transcriber:
         """Transcribe a path, bytes, file object or a 16 kHz mono float32 array."""
         return self.stream(source, options, **overrides).result()
 
-    def stream(self, source: Source | np.ndarray, options: TranscribeOptions | None = None,
-               **overrides) -> "TranscriptStream":
-        """Decode and segment now; recognise lazily while the caller iterates over the stream."""
-        options = replace(options or TranscribeOptions(), **overrides)
+    def checked(self, options: TranscribeOptions) -> TranscribeOptions:
+        """`options` with the language as an ISO code; HushError for what this engine cannot do."""
         language = normalize_language(options.language)
         if language and not self.engine.supports_language(language):
             raise HushError(f"the {self.engine.name} engine does not know the language '{language}'")
-        options = replace(options, language=language)
+        text.check_script(options.script)
+        return replace(options, language=language)
+
+    def stream(self, source: Source | np.ndarray, options: TranscribeOptions | None = None,
+               **overrides) -> "TranscriptStream":
+        """Decode and segment now; recognise lazily while the caller iterates over the stream."""
+        options = self.checked(replace(options or TranscribeOptions(), **overrides))
         started = time.perf_counter()
         if isinstance(source, np.ndarray):
             name, samples = "<array>", _checked_array(source)

@@ -9,6 +9,7 @@ import numpy as np
 
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.errors import HushError
+from hushscribe.text import join_texts
 from hushscribe.transcript import Word
 
 # Whisper base has no <|yue|> token; asked for it, faster-whisper drops the language and loops.
@@ -16,20 +17,18 @@ from hushscribe.transcript import Word
 LANGUAGE_FALLBACK = {"yue": "zh"}
 
 # Decoded as Chinese, Cantonese comes out as written Mandarin; a prompt in colloquial Cantonese
-# nudges Whisper towards the characters people write it with (嘅, 咗, 佢). Measured: yue CER 43 % → 32 %.
+# nudges Whisper towards the characters people write it with (嘅, 咗, 佢). Measured: yue CER 46 % → 31 %.
 LANGUAGE_PROMPTS = {
     "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
 }
 BEAM_SIZE = 5
-SEED = 20250101  # fixes the sampling of temperature fallback, so a file always gives the same transcript
 
 
 class WhisperEngine:
     name = "whisper"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", threads: int | None = None,
-                 batch_size: int = 1, beam_size: int = BEAM_SIZE, timestamps: bool = False,
-                 temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> None:
+                 batch_size: int = 1, beam_size: int = BEAM_SIZE) -> None:
         from faster_whisper import WhisperModel
 
         from hushscribe.models import embedded_whisper_dir
@@ -42,7 +41,7 @@ class WhisperEngine:
             )
         self.model_name = "whisper-base" if model is None else str(path)
         self.batch_size = batch_size
-        self._beam_size, self._timestamps, self._temperatures = beam_size, timestamps, temperatures
+        self._beam_size = beam_size
         self._model = WhisperModel(
             str(path),
             device=device,
@@ -69,17 +68,16 @@ class WhisperEngine:
         language = options.language
         decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language or "", language)
         prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language or ""), options.context) if p) or None
-        import ctranslate2
-
-        ctranslate2.set_random_seed(SEED)
         pieces, info = self._model.transcribe(
             audio,
             language=decode_as,
-            temperature=list(self._temperatures),
+            # No temperature fallback: its sampling made the same file give different transcripts and
+            # tripled the time on hard audio; loops it would have broken are cut by the pipeline instead.
+            temperature=0.0,
             beam_size=self._beam_size,
             condition_on_previous_text=False,  # segments are independent; carrying text over spreads loops
             initial_prompt=prompt,
-            without_timestamps=not (options.word_timestamps or self._timestamps),
+            without_timestamps=not options.word_timestamps,
             word_timestamps=options.word_timestamps,
             vad_filter=False,  # the pipeline's VAD already cut the audio
         )
@@ -89,7 +87,7 @@ class WhisperEngine:
             for w in piece.words or ():
                 words.append(Word(start=w.start, end=w.end, text=w.word, probability=w.probability))
         return Recognition(
-            text=" ".join(t for t in texts if t) if decode_as not in ("zh", "ja") else "".join(texts),
+            text=join_texts([(t, decode_as) for t in texts]),
             language=language or info.language,
             words=words if options.word_timestamps else None,
         )
