@@ -4,8 +4,9 @@
 
 Both rows use the embedded Whisper base weights, int8, beam 5, the same thread count and the
 language from the manifest (Cantonese decoded as Chinese, since Whisper base has no Cantonese
-token). Plain faster-whisper runs its defaults on the whole clip with no VAD; hushscribe runs its
-full pipeline (VAD segments, prompts, text filters). Scores: CER for zh/yue, WER for others,
+token). Plain faster-whisper runs its defaults on the whole clip with no VAD (its temperature
+fallback samples at random, so its hard clips vary from run to run; the seed is fixed here);
+hushscribe runs its full pipeline (VAD segments, prompts, greedy-beam decoding, text filters). Scores: CER for zh/yue, WER for others,
 mixed error rate for zh-en, after hushscribe.scoring's normalisation.
 """
 
@@ -36,7 +37,8 @@ def load_manifest(audio_dir: Path) -> list[dict]:
     return rows
 
 
-def run_plain(rows: list[dict], threads: int) -> dict[str, tuple[str, float]]:
+def run_plain(rows: list[dict], threads: int, seed: int = 0) -> dict[str, tuple[str, float]]:
+    import ctranslate2
     from faster_whisper import WhisperModel
 
     model = WhisperModel(str(embedded_whisper_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
@@ -44,6 +46,7 @@ def run_plain(rows: list[dict], threads: int) -> dict[str, tuple[str, float]]:
     for row in rows:
         samples = decode(row["path"])
         language = {"yue": "zh", "zh-en": "zh"}.get(row["lang"], row["lang"])
+        ctranslate2.set_random_seed(seed)  # its temperature fallback samples: fix it so a rerun gives the same row
         start = time.perf_counter()
         pieces, _ = model.transcribe(samples, language=language, beam_size=5)
         text = "".join(p.text for p in pieces)

@@ -63,8 +63,7 @@ class Transcriber:
         else:
             name, samples = audio_mod.source_name(source), audio_mod.decode(source, options.filters)
         spans = vad.split(samples, options.vad)
-        return TranscriptStream(self.engine, Path(name).name if name != "<array>" else name, samples, spans,
-                                options, started)
+        return TranscriptStream(self.engine, Path(name).name, samples, spans, options, started)
 
 
 # A segment at least this long whose text loops is recognised again in two halves.
