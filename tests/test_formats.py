@@ -346,3 +346,10 @@ def test_write_permission_message(tmp_path, monkeypatch):
     with pytest.raises(HushError, match="no permission to write in") as caught:
         write(english(), "txt", tmp_path / "out.txt")
     assert str(tmp_path / "out.txt") in str(caught.value)
+
+
+def test_lines_break_at_a_sentence_end_rather_than_a_bare_space():
+    from hushscribe.formats import wrap_lines
+
+    assert wrap_lines("Small children came to see him. The grass and bushes were wet with dew.") == [
+        "Small children came to see him.", "The grass and bushes were wet with dew."]

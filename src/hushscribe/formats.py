@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hushscribe.errors import HushError
+from hushscribe.text import is_spaceless
 from hushscribe.transcript import Segment, Transcript, paragraphs
 
 FORMATS = ("txt", "srt", "vtt", "json", "md")
@@ -32,22 +33,10 @@ PHRASE_END = "，,、：:"
 NO_LINE_START = "，。！？、；：）」』》〉】”’…,.!?;:)]}%"
 NO_LINE_END = "（「『《〈【“‘([{"
 # Cost of a cue break, in fractions of the span's length: a sentence end a little off the middle beats a bare space.
+# Cost of a line break inside a cue, in characters of extra line width it is worth avoiding.
+LINE_BREAK_COST = {BREAK_SENTENCE: 0, BREAK_CLAUSE: 3, BREAK_PHRASE: 5, BREAK_SPACE: 10, BREAK_CJK: 10}
 BREAK_PENALTY = {BREAK_SENTENCE: 0.0, BREAK_CLAUSE: 0.1, BREAK_PHRASE: 0.2, BREAK_SPACE: 0.35, BREAK_CJK: 0.4,
                  BREAK_MID_WORD: 10.0}
-
-# Scripts written without spaces, where any two characters may be split (each counts as one character).
-WIDE_RANGES = (
-    (0x1100, 0x11FF),  # Hangul Jamo
-    (0x2E80, 0x303F),  # CJK radicals, symbols and punctuation
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3130, 0x318F),  # Hangul compatibility Jamo
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xAC00, 0xD7AF),  # Hangul syllables
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFF00, 0xFFEF),  # full-width forms
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
-)
 
 MD_MARKUP_START = re.compile(r"^(#|-|\+|\*|>|=|\||`|~|\d+[.)])")
 
@@ -88,11 +77,6 @@ def format_duration(seconds: float) -> str:
 # --- where text may break ----------------------------------------------------------------------------------------
 
 
-def _is_wide(ch: str) -> bool:
-    code = ord(ch)
-    return any(lo <= code <= hi for lo, hi in WIDE_RANGES)
-
-
 def _punctuation_class(ch: str) -> int | None:
     if ch in SENTENCE_END:
         return BREAK_SENTENCE
@@ -111,7 +95,7 @@ def _break_class(text: str, b: int) -> int | None:
     punct = _punctuation_class(prev)
     if nxt.isspace():
         return BREAK_SPACE if punct is None else punct
-    if (_is_wide(prev) or _is_wide(nxt)) and nxt not in NO_LINE_START and prev not in NO_LINE_END:
+    if (is_spaceless(prev) or is_spaceless(nxt)) and nxt not in NO_LINE_START and prev not in NO_LINE_END:
         return BREAK_CJK if punct is None else punct
     return BREAK_MID_WORD
 
@@ -143,17 +127,24 @@ def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int =
         return len(text[stops[i]:stops[j]].strip())
 
     @lru_cache(maxsize=None)
-    def best(i: int, lines: int) -> tuple[int, tuple[int, ...]]:
-        """(widest line, line-end stop indices) for text from stops[i] in exactly `lines` lines."""
+    def best(i: int, lines: int) -> tuple[float, int, tuple[int, ...]]:
+        """(score, widest line, line-end stop indices) for text from stops[i] in exactly `lines` lines;
+        score = widest line + the cost of the chosen breaks, so a sentence end beats a bare space."""
         last = len(stops) - 1
         if lines == 1:
-            return width(i, last), (last,)
-        options = [(max(width(i, j), best(j, lines - 1)[0]), (j, *best(j, lines - 1)[1]))
-                   for j in range(i + 1, last) if width(i, j) <= max_line_chars]
-        return min(options, default=(math.inf, ()))
+            return width(i, last), width(i, last), (last,)
+        options = []
+        for j in range(i + 1, last):
+            if width(i, j) > max_line_chars:
+                continue
+            score, widest, ends = best(j, lines - 1)
+            line_widest = max(width(i, j), widest)
+            penalty = score - widest + LINE_BREAK_COST[classes[stops[j]]]
+            options.append((line_widest + penalty, line_widest, (j, *ends)))
+        return min(options, default=(math.inf, math.inf, ()))
 
     for lines in range(2, max_lines + 1):
-        widest, ends = best(0, lines)
+        _, widest, ends = best(0, lines)
         if widest <= max_line_chars:
             starts = (0, *ends[:-1])
             return [text[stops[a]:stops[b]].strip() for a, b in zip(starts, ends)]

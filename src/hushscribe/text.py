@@ -67,6 +67,12 @@ def _in_ranges(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(low <= code <= high for low, high in ranges)
 
 
+def is_spaceless(ch: str) -> bool:
+    """A character of a script written without spaces (Chinese, Japanese, Thai, …): text may break
+    before or after it, and it needs no space next to its own kind."""
+    return _in_ranges(ch, SPACELESS_LETTER_RANGES) or _in_ranges(ch, CJK_PUNCTUATION_RANGES)
+
+
 def _boundary_kind(ch: str) -> str:
     if _in_ranges(ch, CJK_PUNCTUATION_RANGES):
         return _PUNCT
