@@ -14,6 +14,7 @@ from hushscribe.engines import ENGINES
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, render, write
 from hushscribe.languages import normalize_language
+from hushscribe.models import QWEN_MODELS
 from hushscribe.text import SCRIPTS
 
 EXIT_FAILED = 1
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
     t.add_argument("--model", help="model name or folder for the engine")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    t.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="skip torch.compile of the Qwen decoder (faster start, slower recognition)")
     t.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
     t.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
     t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
@@ -56,12 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    m = commands.add_parser("models", help="list or download models")
+    model_commands = m.add_subparsers(dest="models_command", required=True)
+    model_commands.add_parser("list", help="the models hushscribe knows, where they are and their size")
+    d = model_commands.add_parser("download", help="fetch Qwen3-ASR weights (the only command that uses the network)")
+    d.add_argument("name", choices=sorted(QWEN_MODELS), help="which model")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "models":
+            return models_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -83,7 +94,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
     runnable = [job for job in jobs if job.error is None]
     transcriber = None
     if runnable:
-        transcriber = Transcriber(args.engine, model=args.model, device=args.device)
+        transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile)
         options = transcriber.checked(options)
     for job in runnable:
         try:
@@ -97,6 +108,21 @@ def transcribe_command(args: argparse.Namespace) -> int:
     if len(jobs) > 1 or not args.quiet:
         print_summary(jobs)
     return EXIT_FAILED if any(job.error for job in jobs) else 0
+
+
+def models_command(args: argparse.Namespace) -> int:
+    from hushscribe import models
+
+    if args.models_command == "download":
+        repo = models.QWEN_MODELS[args.name]
+        print(f"downloading {repo} from Hugging Face (this command alone uses the network)…", file=sys.stderr)
+        print(models.download(args.name))
+        return 0
+    for info in models.list_models():
+        where = str(info.path) if info.path else f"not present: hushscribe models download {info.name}"
+        size = f"{info.size / 1e9:.2f} GB" if info.path else "-"
+        print(f"{info.name:16} {info.engine:8} {size:>9}  {where}")
+    return 0
 
 
 def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool) -> list[Job]:

@@ -93,3 +93,101 @@ def _join_verified(parts: list[Path], destination: Path, model: EmbeddedModel) -
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# Qwen3-ASR checkpoints in the native transformers format, by the short names users type.
+QWEN_MODELS = {
+    "qwen3-asr-1.7b": "Qwen/Qwen3-ASR-1.7B-hf",
+    "qwen3-asr-0.6b": "Qwen/Qwen3-ASR-0.6B-hf",
+}
+DEFAULT_QWEN = "qwen3-asr-1.7b"
+
+
+def qwen_repo(name: str) -> str | None:
+    """The Hugging Face id for a short name or an id; None if `name` is neither."""
+    key = name.strip()
+    if key.lower() in QWEN_MODELS:
+        return QWEN_MODELS[key.lower()]
+    by_id = {repo.lower(): repo for repo in QWEN_MODELS.values()}
+    return by_id.get(key.lower())
+
+
+def cached_snapshot(repo: str) -> Path | None:
+    """The local folder of `repo` in the Hugging Face cache, without asking the hub; None if absent."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        return None
+    return folder if (folder / "config.json").exists() else None
+
+
+def resolve_qwen(model: str | Path | None) -> Path:
+    """A local folder holding Qwen3-ASR weights: a path as given, else a cached Hugging Face download.
+
+    Never reaches the network; missing weights name the one command that fetches them."""
+    name = str(model) if model else DEFAULT_QWEN
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise HushError(f"{path} is not a model folder (no config.json)")
+        return path
+    repo = qwen_repo(name)
+    if repo is None:
+        raise HushError(f"'{name}' is neither a model folder nor a known Qwen3-ASR model; "
+                        f"choose {', '.join(QWEN_MODELS)} or an existing folder")
+    folder = cached_snapshot(repo)
+    if folder is None:
+        short = next(k for k, v in QWEN_MODELS.items() if v == repo)
+        raise HushError(
+            f"the {repo} weights are not on this machine; fetch them once with "
+            f"`hushscribe models download {short}` (the only command that uses the network), "
+            "or pass a local folder with --model PATH"
+        )
+    return folder
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    engine: str
+    path: Path | None  # None when not present
+    size: int  # bytes on disk, 0 when not present
+
+
+def list_models() -> list[ModelInfo]:
+    """Every model hushscribe knows, present or not."""
+    rows = []
+    try:
+        folder = embedded_whisper_dir()
+        rows.append(ModelInfo(EMBEDDED_WHISPER.name, "whisper", folder, folder_size(folder)))
+    except HushError:
+        rows.append(ModelInfo(EMBEDDED_WHISPER.name, "whisper", None, 0))
+    for short, repo in QWEN_MODELS.items():
+        folder = cached_snapshot(repo)
+        # the cache holds symlinks into blobs/; count the files they point at
+        size = sum(p.resolve().stat().st_size for p in folder.rglob("*") if p.is_file()) if folder else 0
+        rows.append(ModelInfo(short, "qwen", folder, size))
+    return rows
+
+
+def download(name: str) -> Path:
+    """Fetch Qwen3-ASR weights into the Hugging Face cache: the one place hushscribe uses the network."""
+    repo = qwen_repo(name)
+    if repo is None:
+        raise HushError(f"unknown model '{name}'; downloadable: {', '.join(QWEN_MODELS)}")
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = False  # hushscribe sets offline mode at import; this command alone lifts it
+    try:
+        return Path(huggingface_hub.snapshot_download(repo))
+    except Exception as exc:  # network errors come in many types; the user needs the one line
+        raise HushError(f"could not download {repo}: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}; "
+                        "check the network connection and try again") from None

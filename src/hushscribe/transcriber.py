@@ -38,8 +38,11 @@ class TranscribeOptions:
 class Transcriber:
     """Holds one loaded engine; transcribe as many sources with it as you like."""
 
-    def __init__(self, engine: str | Engine = "auto", *, model: str | None = None, device: str = "auto") -> None:
-        self.engine: Engine = load_engine(engine, model=model, device=device) if isinstance(engine, str) else engine
+    def __init__(self, engine: str | Engine = "auto", *, model: str | None = None, device: str = "auto",
+                 compile: bool = True) -> None:
+        if isinstance(engine, str):
+            engine = load_engine(engine, model=model, device=device, compile=compile)
+        self.engine: Engine = engine
 
     def transcribe(self, source: Source | np.ndarray, options: TranscribeOptions | None = None, **overrides) -> Transcript:
         """Transcribe a path, bytes, file object or a 16 kHz mono float32 array."""
@@ -91,11 +94,12 @@ class TranscriptStream:
     def result(self) -> Transcript:
         for _ in self._iterator:
             pass
+        segments = [s for s in self._segments if s.text]
         return Transcript(
             source=self.source,
             duration=self.duration,
-            segments=[s for s in self._segments if s.text],
-            language=self.language,
+            segments=segments,
+            language=self.language or _dominant_language(segments),
             engine=self.engine.name,
             model=self.engine.model_name,
             processing_s=time.perf_counter() - self._started,
@@ -150,6 +154,15 @@ class TranscriptStream:
             if total >= seconds * SAMPLE_RATE:
                 break
         return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]
+
+
+def _dominant_language(segments: list[Segment]) -> str | None:
+    """The language of most of the speech, for engines that name it per segment."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.language:
+            seconds[s.language] = seconds.get(s.language, 0.0) + s.end - s.start
+    return max(seconds, key=seconds.get) if seconds else None
 
 
 def _merged(parts: list[Segment]) -> Segment:

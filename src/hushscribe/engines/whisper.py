@@ -42,10 +42,12 @@ class WhisperEngine:
         self.model_name = "whisper-base" if model is None else str(path)
         self.batch_size = batch_size
         self._beam_size = beam_size
+        kind, _, index = device.partition(":")
         self._model = WhisperModel(
             str(path),
-            device=device,
-            compute_type="int8" if device == "cpu" else "int8_float16",
+            device=kind,
+            device_index=int(index or 0),
+            compute_type="int8" if kind == "cpu" else "int8_float16",
             cpu_threads=threads or os.cpu_count() or 1,
             local_files_only=True,
         )

@@ -1,0 +1,207 @@
+"""Qwen3-ASR through the native transformers classes (Qwen3ASRForConditionalGeneration, ≥ 5.13).
+
+Weights load from a local folder or the Hugging Face cache only (see models.resolve_qwen). The
+prompt is the official layout: the system turn holds the context (hotwords), the user turn one
+audio item, and a forced language is written after the generation prompt as
+`language <Name><asr_text>`; unforced, the model writes that prefix itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hushscribe.audio import SAMPLE_RATE
+from hushscribe.engines.base import Recognition, RecognitionOptions
+from hushscribe.errors import HushError
+from hushscribe.languages import LANGUAGE_NAMES
+from hushscribe.transcript import FLAG_TOKEN_CAP
+
+log = logging.getLogger(__name__)
+
+ASR_TEXT = "<asr_text>"
+# The 30 languages Qwen3-ASR was trained to name and to be told.
+QWEN_LANGUAGES = frozenset(
+    "zh yue en ar de fr es pt id it ko ru th vi ja tr hi ms nl sv da fi pl cs fil fa el ro hu mk".split()
+)
+_CODE_BY_NAME = {LANGUAGE_NAMES[code].lower(): code for code in QWEN_LANGUAGES}
+# New-token budget per segment: fast Mandarin runs ~7 characters a second, about one token each,
+# plus the `language X<asr_text>` prefix. A segment that needs more than this is looping.
+TOKENS_PER_SECOND = 10
+TOKENS_BASE = 24
+# Bytes of GPU memory to plan per sequence beyond its KV cache (encoder activations, logits).
+SEQUENCE_OVERHEAD_BYTES = 48 << 20
+MAX_BATCH = 128
+
+
+class QwenEngine:
+    name = "qwen"
+
+    def __init__(self, model: str | Path | None = None, *, device: str = "auto", compile: bool = True,
+                 batch_size: int | None = None) -> None:
+        import torch
+        import transformers
+        from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
+
+        # our own progress bar and messages are enough; transformers' would interleave with them
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+        from hushscribe.models import resolve_qwen
+
+        folder = resolve_qwen(model)
+        self.model_name = str(model) if model else "qwen3-asr-1.7b"
+        self.device = _pick_device(device)
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+        try:
+            self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            self.model = Qwen3ASRForConditionalGeneration.from_pretrained(
+                folder, dtype=dtype, local_files_only=True
+            ).to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
+        self.dtype = dtype
+        tokenizer = self.processor.tokenizer
+        self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
+        self.batch_size = batch_size or self._auto_batch_size()
+        self.compiled = compile and self.device.type == "cuda"
+        if self.compiled:
+            # a static KV cache lets generate() compile the decoder step once and replay it
+            self.model.generation_config.cache_implementation = "static"
+            self._warm_up()
+
+    # --- the Engine protocol ---
+
+    def supports_language(self, language: str) -> bool:
+        return language in QWEN_LANGUAGES
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        return None  # the model names the language of every segment itself
+
+    def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
+        """Recognise in batches of similar length (less padding); on CUDA OOM halve the batch and retry."""
+        order = sorted(range(len(segments)), key=lambda i: len(segments[i]), reverse=True)
+        results: dict[int, Recognition] = {}
+        start = 0
+        while start < len(order):
+            chunk = order[start:start + self.batch_size]
+            try:
+                for i, rec in zip(chunk, self._generate([segments[i] for i in chunk], options), strict=True):
+                    results[i] = rec
+            except _oom_errors() as exc:
+                if self.batch_size == 1:
+                    raise HushError("the GPU ran out of memory even for one segment; use --device cpu "
+                                    "or the smaller model (--model qwen3-asr-0.6b)") from exc
+                self._release_memory()
+                self.batch_size = max(1, self.batch_size // 2)
+                log.warning("GPU out of memory: batch size lowered to %d", self.batch_size)
+                continue
+            start += len(chunk)
+        return [results[i] for i in range(len(segments))]
+
+    # --- internals ---
+
+    def inputs(self, batch: list[np.ndarray], options: RecognitionOptions):
+        """Model inputs through the processor's own transcription request: the system turn holds the
+        context (empty when none, as the official package does) and a forced language prefills
+        `language <Name><asr_text>` after the generation prompt."""
+        inputs = self.processor.apply_transcription_request(
+            list(batch), language=options.language, prompt=options.context or "",
+        )
+        inputs = inputs.to(self.device)
+        inputs["input_features"] = inputs["input_features"].to(self.dtype)
+        return inputs
+
+    def _generate(self, batch: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
+        import torch
+
+        inputs = self.inputs(batch, options)
+        budget = max_new_tokens(max(len(a) for a in batch) / SAMPLE_RATE)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, max_new_tokens=budget, do_sample=False)
+        new_tokens = out[:, inputs["input_ids"].shape[1]:].tolist()
+        return [self._parse(ids, options.language) for ids in new_tokens]
+
+    def _parse(self, ids: list[int], forced: str | None) -> Recognition:
+        finished = any(t in self._stop_ids for t in ids)
+        raw = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
+        language, text = parse_output(raw, forced)
+        flags = [] if finished else [FLAG_TOKEN_CAP]
+        if not finished:
+            log.warning("a segment reached the token limit; its text may be cut short")
+        return Recognition(text=text, language=language, flags=flags)
+
+    def _auto_batch_size(self) -> int:
+        if self.device.type != "cuda":
+            return 8
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(self.device)
+        text = self.model.config.text_config
+        kv_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * text.head_dim * self.dtype.itemsize
+        tokens = 390 + 64 + max_new_tokens(30.0)  # a 30 s segment: audio tokens + prompt + budget
+        per_sequence = kv_per_token * tokens + SEQUENCE_OVERHEAD_BYTES
+        return int(max(1, min(MAX_BATCH, free * 0.6 // per_sequence)))
+
+    def _warm_up(self) -> None:
+        silence = np.zeros(SAMPLE_RATE * 2, np.float32)
+        self._generate([silence], RecognitionOptions(language="en"))
+
+    def _release_memory(self) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def max_new_tokens(seconds: float) -> int:
+    return TOKENS_BASE + math.ceil(seconds * TOKENS_PER_SECOND)
+
+
+def parse_output(raw: str, forced: str | None) -> tuple[str | None, str]:
+    """(ISO language, text) from what the model wrote. Forced, it writes only the text; unforced,
+    `language <Name><asr_text><text>`, and `language None` means it heard no speech."""
+    if forced:
+        return forced, raw.strip()
+    if ASR_TEXT not in raw:
+        return None, raw.strip()
+    prefix, text = raw.split(ASR_TEXT, 1)
+    name = prefix.strip().removeprefix("language").strip().lower()
+    if name in ("none", ""):
+        return None, ""
+    return _CODE_BY_NAME.get(name), text.strip()
+
+
+def _pick_device(device: str):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise HushError(f"unknown device '{device}'; use auto, cpu or cuda[:N]") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise HushError("no CUDA GPU is available; use --device cpu")
+    return chosen
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.OutOfMemoryError,)
+
+
+def _as_list(value) -> list[int]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,159 @@
+"""The Qwen3-ASR engine, loaded the user's way (--model PATH) from a tiny random checkpoint that the
+tests build. Random weights speak nonsense, so these tests assert mechanics, not accuracy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the Qwen engine needs torch (pip install 'hushscribe[qwen]')")
+pytest.importorskip("transformers", reason="the Qwen engine needs transformers")
+
+from hushscribe import HushError, Transcriber  # noqa: E402
+from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
+from hushscribe.engines import load_engine  # noqa: E402
+from hushscribe.engines import qwen as qwen_module  # noqa: E402
+from hushscribe.engines.base import RecognitionOptions  # noqa: E402
+from hushscribe.engines.qwen import QwenEngine, parse_output  # noqa: E402
+from hushscribe.models import resolve_qwen  # noqa: E402
+from hushscribe.transcript import FLAG_TOKEN_CAP  # noqa: E402
+
+from .qwen_checkpoint import build_checkpoint  # noqa: E402
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory):
+    return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_qwen):
+    return QwenEngine(tiny_qwen, device="cpu")
+
+
+def test_cli_transcribes_with_a_local_model_folder(tiny_qwen, clip, tmp_path):
+    row = clip("leopard_3speaker")
+    result = subprocess.run(
+        [sys.executable, "-m", "hushscribe", "transcribe", str(row["path"]), "--engine", "qwen", "--model",
+         str(tiny_qwen), "-f", "json,srt", "-o", str(tmp_path), "-q"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / f"{row['path'].stem}.json").read_text())
+    assert data["engine"] == "qwen" and data["model"] == str(tiny_qwen)
+    segments = data["segments"]
+    assert segments and all(s["text"] for s in segments)
+    starts = [s["start"] for s in segments]
+    assert starts == sorted(starts) and starts[0] < 2.0 and segments[-1]["end"] <= data["duration"] + 1e-6
+    # the segments cover the speech: together at least 80 % of this 19.8 s clip
+    assert sum(s["end"] - s["start"] for s in segments) > 0.8 * data["duration"]
+
+
+@pytest.mark.parametrize("language,name", [("yue", "Cantonese"), ("zh", "Chinese"), ("en", "English")])
+def test_forced_language_reaches_the_prompt(engine, language, name):
+    inputs = engine.inputs([np.zeros(SAMPLE_RATE, np.float32)], RecognitionOptions(language=language))
+    prompt = engine.processor.tokenizer.decode(inputs["input_ids"][0])
+    assert prompt.endswith(f"<|im_start|>assistant\nlanguage {name}<asr_text>")
+
+
+def test_unforced_prompt_ends_at_the_generation_prompt(engine):
+    inputs = engine.inputs([np.zeros(SAMPLE_RATE, np.float32)], RecognitionOptions())
+    prompt = engine.processor.tokenizer.decode(inputs["input_ids"][0])
+    assert prompt.startswith("<|im_start|>system\n<|im_end|>") and prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_context_goes_to_the_system_turn_and_never_into_the_text(engine, clip):
+    context = "Quetzalcoatl Zanzibar"
+    inputs = engine.inputs([np.zeros(SAMPLE_RATE, np.float32)], RecognitionOptions(context=context))
+    assert engine.processor.tokenizer.decode(inputs["input_ids"][0]).startswith(
+        f"<|im_start|>system\n{context}<|im_end|>")
+    transcript = Transcriber(engine).transcribe(clip("jfk")["path"], language="en", context=context)
+    assert transcript.text and "Quetzalcoatl" not in transcript.text and "Zanzibar" not in transcript.text
+
+
+def test_audio_placeholder_expands_to_the_encoder_length(engine):
+    thirty = np.zeros(30 * SAMPLE_RATE, np.float32)
+    inputs = engine.inputs([thirty], RecognitionOptions(language="en"))
+    assert int((inputs["input_ids"] == engine.model.config.audio_token_id).sum()) == 390
+    assert inputs["input_features"].shape[-1] % 100 == 0
+
+
+def test_a_segment_that_hits_the_token_cap_is_flagged(engine, clip, monkeypatch):
+    monkeypatch.setattr(qwen_module, "TOKENS_BASE", 3)
+    monkeypatch.setattr(qwen_module, "TOKENS_PER_SECOND", 0)
+    transcript = Transcriber(engine).transcribe(clip("jfk")["path"], language="en")
+    assert transcript.segments and all(FLAG_TOKEN_CAP in s.flags for s in transcript.segments)
+    ids = engine.processor.tokenizer(transcript.segments[0].text)["input_ids"]
+    assert len(ids) <= 3
+    assert json.loads(json.dumps(transcript.to_dict()))["segments"][0]["flags"] == [FLAG_TOKEN_CAP]
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(engine, manifest, monkeypatch):
+    # equal lengths: a batch's token budget follows its longest segment, and random weights never stop early
+    segments = [decode(r["path"])[: 8 * SAMPLE_RATE] for r in manifest if r["duration_s"] > 8][:7]
+    options = RecognitionOptions(language="en")
+    engine.batch_size = 1
+    one_by_one = [r.text for r in engine.recognize(segments, options)]
+
+    real_generate = engine._generate
+    sizes = []
+
+    def generate_with_little_memory(batch, opts):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_generate(batch, opts)
+
+    monkeypatch.setattr(engine, "_generate", generate_with_little_memory)
+    engine.batch_size = 8
+    batched = [r.text for r in engine.recognize(segments, options)]
+    assert sizes[:3] == [7, 4, 2] and engine.batch_size == 2
+    assert batched == one_by_one  # every segment back, in its own place
+
+
+@pytest.mark.parametrize("raw,forced,expected", [
+    ("language Cantonese<asr_text>你好呀", None, ("yue", "你好呀")),
+    ("language English<asr_text> Hello there.", None, ("en", "Hello there.")),
+    ("language None<asr_text>", None, (None, "")),
+    ("just text", None, (None, "just text")),
+    (" 你好", "zh", ("zh", "你好")),
+])
+def test_model_output_is_parsed(raw, forced, expected):
+    assert parse_output(raw, forced) == expected
+
+
+def test_missing_weights_name_the_download_command(tmp_path, monkeypatch, clip):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(HushError, match="hushscribe models download qwen3-asr-1.7b"):
+        resolve_qwen("Qwen/Qwen3-ASR-1.7B-hf")
+    with pytest.raises(HushError, match="neither a model folder"):
+        resolve_qwen(str(tmp_path / "no-such-folder"))
+    result = subprocess.run([sys.executable, "-m", "hushscribe", "transcribe", str(clip("jfk")["path"]), "--engine",
+                             "qwen"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HF_HUB_CACHE": str(tmp_path)})
+    assert result.returncode == 2 and "models download" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_auto_engine_is_whisper_without_a_gpu(tiny_qwen):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: auto would rightly pick Qwen")
+    assert load_engine("auto", model=None).name == "whisper"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_gpu_path_gives_the_same_transcript_as_eager(tiny_qwen, clip):
+    eager = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=False))
+    compiled = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=True))
+    for name in ("jfk", "leopard_3speaker", "aishell1"):
+        audio = decode(clip(name)["path"])
+        a, b = eager.transcribe(audio, language="en"), compiled.transcribe(audio, language="en")
+        assert [s.text for s in a.segments] == [s.text for s in b.segments]
