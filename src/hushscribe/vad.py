@@ -7,11 +7,15 @@ exactly one segment: nothing is lost or doubled at a cut.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
+from hushscribe.errors import HushError
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 MAX_SEGMENT_S = 30.0  # both engines read at most 30 s of audio at once
@@ -50,12 +54,38 @@ class Span:
         return (self.end - self.start) / SAMPLE_RATE
 
 
+CONTEXT = 64  # samples of the previous frame Silero v6 sees with each frame
+
+
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     """Silero speech probability for each 512-sample frame."""
-    from faster_whisper.vad import get_vad_model
+    frames = np.pad(audio, (0, (-len(audio)) % FRAME)).reshape(-1, FRAME)
+    context = np.zeros((len(frames), CONTEXT), np.float32)
+    context[1:] = frames[:-1, -CONTEXT:]
+    batch = np.concatenate([context, frames], axis=1)
+    state = np.zeros((1, 1, 128), np.float32)
+    h, c = state, state
+    out = []
+    for i in range(0, len(batch), 10_000):  # the model carries its state across the whole recording
+        probs, h, c = _silero().run(None, {"input": batch[i:i + 10_000], "h": h, "c": c})
+        out.append(probs)
+    return np.concatenate(out).reshape(-1)
 
-    padded = np.pad(audio, (0, (-len(audio)) % FRAME))
-    return get_vad_model()(padded).reshape(-1)
+
+@functools.lru_cache(maxsize=1)
+def _silero():
+    """The Silero VAD v6 ONNX file that ships inside the faster-whisper package (found without importing
+    it, so VAD needs neither CTranslate2 nor a download)."""
+    import onnxruntime
+
+    spec = importlib.util.find_spec("faster_whisper")
+    if spec is None or not spec.submodule_search_locations:
+        raise HushError("the Silero VAD model is missing: the faster-whisper package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "silero_vad_v6.onnx"
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = options.intra_op_num_threads = 1
+    options.log_severity_level = 4
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=options)
 
 
 def frame_levels_db(audio: np.ndarray) -> np.ndarray:
