@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="1.7b")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--batches", default="1,32")
+    parser.add_argument("--batches", default="1,32,7")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     segment = (rng.standard_normal(30 * SAMPLE_RATE) * 0.1).astype(np.float32)

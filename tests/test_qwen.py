@@ -151,8 +151,9 @@ def test_auto_engine_is_whisper_without_a_gpu(tiny_qwen):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_compiled_gpu_path_gives_the_same_transcript_as_eager(tiny_qwen, clip):
-    eager = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=False))
-    compiled = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=True))
+    # float32: random weights leave near-ties between tokens that bf16 rounding would flip
+    eager = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=False, dtype="float32"))
+    compiled = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=True, dtype="float32"))
     for name in ("jfk", "leopard_3speaker", "aishell1"):
         audio = decode(clip(name)["path"])
         a, b = eager.transcribe(audio, language="en"), compiled.transcribe(audio, language="en")

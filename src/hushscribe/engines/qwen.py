@@ -41,7 +41,7 @@ class QwenEngine:
     name = "qwen"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "auto", compile: bool = True,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, dtype: str | None = None) -> None:
         import torch
         import transformers
         from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
@@ -55,7 +55,9 @@ class QwenEngine:
         folder = resolve_qwen(model)
         self.model_name = str(model) if model else "qwen3-asr-1.7b"
         self.device = _pick_device(device)
-        if self.device.type == "cuda":
+        if dtype:
+            dtype = getattr(torch, dtype)
+        elif self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
             dtype = torch.float32
@@ -72,8 +74,13 @@ class QwenEngine:
         self.batch_size = batch_size or self._auto_batch_size()
         self.compiled = compile and self.device.type == "cuda"
         if self.compiled:
-            # a static KV cache lets generate() compile the decoder step once and replay it
+            from transformers import CompileConfig
+
+            # A static KV cache lets generate() compile the decoder step and replay it as CUDA graphs.
+            # Dynamic shapes: one compile serves every batch size and prompt length (with static
+            # shapes each new one cost a minute of recompiling); new shapes only record a graph.
             self.model.generation_config.cache_implementation = "static"
+            self.model.generation_config.compile_config = CompileConfig(dynamic=True)
             self._warm_up()
 
     # --- the Engine protocol ---
