@@ -33,9 +33,12 @@ def tiny_qwen(tmp_path_factory):
     return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))
 
 
-@pytest.fixture(scope="session")
-def engine(tiny_qwen):
-    return QwenEngine(tiny_qwen, device="cpu")
+@pytest.fixture(scope="session", params=DEVICES)
+def engine(tiny_qwen, request):
+    """The engine on the CPU, and on CUDA too where there is a GPU (float32: see the compiled test)."""
+    if request.param == "cpu":
+        return QwenEngine(tiny_qwen, device="cpu")
+    return QwenEngine(tiny_qwen, device="cuda", dtype="float32")
 
 
 def test_cli_transcribes_with_a_local_model_folder(tiny_qwen, clip, tmp_path):
@@ -140,6 +143,14 @@ def test_missing_weights_name_the_download_command(tmp_path, monkeypatch, clip):
                              "qwen"], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "HF_HUB_CACHE": str(tmp_path)})
     assert result.returncode == 2 and "models download" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hub_is_offline_after_import():
+    import os
+
+    import hushscribe  # noqa: F401
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
 
 
 def test_auto_engine_is_whisper_without_a_gpu(tiny_qwen):
