@@ -169,3 +169,20 @@ def test_compiled_gpu_path_gives_the_same_transcript_as_eager(tiny_qwen, clip):
         audio = decode(clip(name)["path"])
         a, b = eager.transcribe(audio, language="en"), compiled.transcribe(audio, language="en")
         assert [s.text for s in a.segments] == [s.text for s in b.segments]
+
+
+def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):
+    """The static-cache decode loop (a CUDA graph on a GPU) gives generate()'s tokens exactly, for a
+    left-padded batch of clips of different lengths. (Same batch on both sides: a different batch
+    size changes the last bits of the sums, and random weights leave near-ties.)"""
+    from hushscribe.engines.qwen_decode import bucket
+
+    segments = sorted((decode(r["path"]) for r in manifest[:5]), key=len, reverse=True)
+    segments += [segments[-1]] * (bucket(len(segments)) - len(segments))
+    options = RecognitionOptions(language="en")
+    ours = [r.text for r in engine._generate(segments, options)]
+    inputs = engine.inputs(segments, options)
+    budget = qwen_module.max_new_tokens(len(segments[0]) / SAMPLE_RATE)
+    with torch.inference_mode():
+        out = engine.model.generate(**inputs, max_new_tokens=budget, do_sample=False)
+    assert ours == [engine._parse(ids, "en").text for ids in out[:, inputs["input_ids"].shape[1]:].tolist()]

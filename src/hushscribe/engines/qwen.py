@@ -16,6 +16,7 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
+from hushscribe.engines.qwen_decode import StepGraph, bucket
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP
@@ -35,6 +36,7 @@ TOKENS_BASE = 24
 # Bytes of GPU memory to plan per sequence beyond its KV cache (encoder activations, logits).
 SEQUENCE_OVERHEAD_BYTES = 48 << 20
 MAX_BATCH = 128
+CACHE_STEP = 256  # KV cache lengths are rounded up to this, so nearby lengths share a captured graph
 
 
 class QwenEngine:
@@ -64,7 +66,7 @@ class QwenEngine:
         try:
             self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             self.model = Qwen3ASRForConditionalGeneration.from_pretrained(
-                folder, dtype=dtype, local_files_only=True
+                folder, dtype=dtype, local_files_only=True, attn_implementation="sdpa"
             ).to(self.device).eval()
         except (OSError, ValueError) as exc:
             raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
@@ -72,15 +74,10 @@ class QwenEngine:
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
-        self.compiled = compile and self.device.type == "cuda"
-        if self.compiled:
-            from transformers import CompileConfig
-
-            # A static KV cache lets generate() compile the decoder step and replay it as CUDA graphs.
-            # Dynamic shapes: one compile serves every batch size and prompt length (with static
-            # shapes each new one cost a minute of recompiling); new shapes only record a graph.
-            self.model.generation_config.cache_implementation = "static"
-            self.model.generation_config.compile_config = CompileConfig(dynamic=True)
+        # CUDA graphs of the decode step, one per batch-size bucket (at most two kept: each holds a KV cache)
+        self.use_graphs = compile and self.device.type == "cuda"
+        self._steps: dict[int, StepGraph] = {}
+        if self.use_graphs:
             self._warm_up()
 
     # --- the Engine protocol ---
@@ -129,16 +126,37 @@ class QwenEngine:
         import torch
 
         count = len(batch)
-        if self.compiled and count == 1:
-            # the compiler specialises a batch of one into a graph of its own (a minute to build);
-            # a second copy costs almost nothing while decoding is bound by reading the weights
-            batch = batch * 2
+        size = bucket(count)
+        batch = batch + [batch[-1]] * (size - count)  # fill the bucket; the copies' results are dropped
         inputs = self.inputs(batch, options)
         budget = max_new_tokens(max(len(a) for a in batch) / SAMPLE_RATE)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=budget, do_sample=False)
-        new_tokens = out[:count, inputs["input_ids"].shape[1]:].tolist()
-        return [self._parse(ids, options.language) for ids in new_tokens]
+            embeds = self._embeddings(inputs)
+            step = self._step_graph(size, embeds.shape[1] + budget)
+            out = step.run(embeds, inputs["attention_mask"].bool(), budget)
+        return [self._parse(ids, options.language) for ids in out[:count].tolist()]
+
+    def _embeddings(self, inputs):
+        """Prompt embeddings with the audio encoder's output in place of the audio placeholders."""
+        core = self.model.model
+        embeds = core.get_input_embeddings()(inputs["input_ids"])
+        audio = core.get_audio_features(inputs["input_features"], inputs["input_features_mask"],
+                                        return_dict=True).pooler_output
+        slots = core.get_placeholder_mask(inputs["input_ids"], inputs_embeds=embeds, audio_features=audio)
+        return embeds.masked_scatter(slots, audio.to(embeds.dtype))
+
+    def _step_graph(self, size: int, cache_len: int) -> StepGraph:
+        step = self._steps.get(size)
+        if step is None or step.cache_len < cache_len:
+            self._steps.pop(size, None)
+            while len(self._steps) >= 2:  # free the oldest bucket's cache before taking more memory
+                self._steps.pop(next(iter(self._steps)))
+            self._release_memory()
+            cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
+            step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
+                             use_graph=self.use_graphs)
+            self._steps[size] = step
+        return step
 
     def _parse(self, ids: list[int], forced: str | None) -> Recognition:
         finished = any(t in self._stop_ids for t in ids)
@@ -162,8 +180,8 @@ class QwenEngine:
         return int(max(1, min(MAX_BATCH, free * 0.6 // per_sequence)))
 
     def _warm_up(self) -> None:
-        silence = np.zeros(SAMPLE_RATE * 2, np.float32)
-        self._generate([silence, silence], RecognitionOptions(language="en"))
+        """Capture the decode step for a full 30 s segment now rather than on the first file."""
+        self._generate([np.zeros(SAMPLE_RATE * 30, np.float32)], RecognitionOptions(language="en"))
 
     def _release_memory(self) -> None:
         import gc
