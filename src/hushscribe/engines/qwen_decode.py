@@ -8,10 +8,15 @@ tokens; the host looks at the finished flags only every few steps.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
+from transformers.models.qwen3.modeling_qwen3 import Qwen3Model
 
 BUCKETS = (2, 4, 8, 16, 32, 64, 128)  # batch sizes a graph is captured for (a batch of one rides in 2)
 CHECK_EVERY = 16  # decode steps between looks at whether every row has finished
+# transformers renamed the decoder's `past_key_values` argument to `cache` (5.2x); older ones ignore `cache`
+CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(Qwen3Model.forward).parameters else "past_key_values"
 
 
 class StepGraph:
@@ -53,7 +58,7 @@ class StepGraph:
     def _forward(self, embeds, positions, mask):
         out = self.model.model.language_model(
             inputs_embeds=embeds, attention_mask={"full_attention": mask}, position_ids=positions,
-            cache=self.cache, use_cache=True,
+            use_cache=True, **{CACHE_ARGUMENT: self.cache},
         )
         return self.model.lm_head(out.last_hidden_state[:, -1:])
 
