@@ -16,7 +16,7 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_decode import StepGraph, bucket
+from hushscribe.engines.qwen_decode import StepGraph, bucket, use_gqa_attention
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP
@@ -71,6 +71,7 @@ class QwenEngine:
         except (OSError, ValueError) as exc:
             raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
         self.dtype = dtype
+        use_gqa_attention(self.model)
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()

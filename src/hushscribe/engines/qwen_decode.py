@@ -113,5 +113,33 @@ class StepGraph:
         return out
 
 
+ATTENTION = "hushscribe_sdpa"
+
+
+def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
+    """SDPA for the decoder that never copies the KV cache per query head. For one new token the
+    query heads that share a key/value head become rows of one query (B, kv_heads, group, dim), so
+    attention reads the static cache as it is; older transformers repeated it for every head and
+    step. Longer queries (the prefill, once) take the library's path."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    if query.shape[2] != 1 or groups == 1:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+    batch, heads, _, dim = query.shape
+    packed = query.reshape(batch, heads // groups, groups, dim)
+    out = torch.nn.functional.scaled_dot_product_attention(packed, key, value, attn_mask=attention_mask, scale=scaling)
+    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def use_gqa_attention(model) -> None:
+    """Route the text decoder's attention (not the audio encoder's) through gqa_attention."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTENTION, gqa_attention)
+    model.config.text_config._attn_implementation = ATTENTION
+
+
 def bucket(batch: int) -> int:
     return next((b for b in BUCKETS if b >= batch), batch)
