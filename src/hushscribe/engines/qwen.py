@@ -155,7 +155,7 @@ class QwenEngine:
             self._release_memory()
             cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
             step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
-                             use_graph=self.use_graphs)
+                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs)
             self._steps[size] = step
         return step
 

@@ -23,7 +23,7 @@ class StepGraph:
     """Static buffers and a captured decode step for one batch size and cache length."""
 
     def __init__(self, model, batch: int, cache_len: int, device: torch.device, dtype: torch.dtype,
-                 stop_ids: list[int], use_graph: bool) -> None:
+                 stop_ids: list[int], pad_id: int, use_graph: bool) -> None:
         from transformers import StaticCache
 
         text_config = model.config.text_config
@@ -34,7 +34,7 @@ class StepGraph:
         self.mask = torch.zeros(batch, 1, 1, cache_len, dtype=torch.bool, device=device)
         self.finished = torch.zeros(batch, dtype=torch.bool, device=device)
         self.stop = torch.tensor(stop_ids, device=device)
-        self.pad = stop_ids[-1]
+        self.pad = pad_id  # written after a row's stop token
         self.graph = None
         self._prime(device, dtype, use_graph)
 
