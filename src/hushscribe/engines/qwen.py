@@ -16,7 +16,7 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_decode import StepGraph, bucket, use_gqa_attention
+from hushscribe.engines.qwen_decode import BUCKETS, StepGraph, bucket, use_gqa_attention
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP
@@ -103,6 +103,7 @@ class QwenEngine:
                 if self.batch_size == 1:
                     raise HushError("the GPU ran out of memory even for one segment; use --device cpu "
                                     "or the smaller model (--model qwen3-asr-0.6b)") from exc
+                self._steps.clear()  # their KV caches are the largest thing we hold
                 self._release_memory()
                 self.batch_size = max(1, self.batch_size // 2)
                 log.warning("GPU out of memory: batch size lowered to %d", self.batch_size)
@@ -178,7 +179,8 @@ class QwenEngine:
         kv_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * text.head_dim * self.dtype.itemsize
         tokens = 390 + 64 + max_new_tokens(30.0)  # a 30 s segment: audio tokens + prompt + budget
         per_sequence = kv_per_token * tokens + SEQUENCE_OVERHEAD_BYTES
-        return int(max(1, min(MAX_BATCH, free * 0.6 // per_sequence)))
+        fits = int(min(MAX_BATCH, free * 0.6 // per_sequence))
+        return max([b for b in BUCKETS if b <= fits], default=1)  # batches are padded up to a bucket
 
     def _warm_up(self) -> None:
         """Capture the decode step for a full 30 s segment now rather than on the first file."""
