@@ -34,6 +34,7 @@ def main() -> None:
         engine = QwenEngine(folder, device="cuda")
         options = RecognitionOptions(language="en")
         for batch in [int(b) for b in args.batches.split(",")]:
+            torch.inference_mode().__enter__()  # the engine's tensors are inference tensors
             engine._generate([segment] * batch, options)  # captures this bucket
             step = engine._steps[batch]
             step.reset()  # replays advance the cache: start from an empty one so 100 steps fit
