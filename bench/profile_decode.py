@@ -34,31 +34,34 @@ def main() -> None:
         engine = QwenEngine(folder, device="cuda")
         options = RecognitionOptions(language="en")
         for batch in [int(b) for b in args.batches.split(",")]:
-            torch.inference_mode().__enter__()  # the engine's tensors are inference tensors
-            engine._generate([segment] * batch, options)  # captures this bucket
-            step = engine._steps[batch]
-            step.reset()  # replays advance the cache: start from an empty one so 100 steps fit
+            profile_batch(engine, segment, batch, options)
+
+
+def profile_batch(engine: QwenEngine, segment: np.ndarray, batch: int, options: RecognitionOptions) -> None:
+    with torch.inference_mode():  # the engine's cache tensors are inference tensors
+        engine._generate([segment] * batch, options)  # captures this bucket
+        step = engine._steps[batch]
+        step.reset()  # replays advance the cache: start from an empty one so 100 steps fit
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(100):
+            step.graph.replay()
+        torch.cuda.synchronize()
+        print(f"batch {batch}: graph replay {1000 * (time.perf_counter() - t) / 100:.2f} ms/step "
+              f"(cache {step.cache_len} slots)", flush=True)
+        inputs = engine.inputs([segment] * batch, options)
+        embeds = engine._embeddings(inputs)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        engine._embeddings(inputs)
+        torch.cuda.synchronize()
+        print(f"batch {batch}: encoder + embeddings {1000 * (time.perf_counter() - t):.1f} ms", flush=True)
+        step.graph, graph = None, step.graph
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            step.run(embeds, inputs["attention_mask"].bool(), 20)
             torch.cuda.synchronize()
-            t = time.perf_counter()
-            for _ in range(100):
-                step.graph.replay()
-            torch.cuda.synchronize()
-            print(f"batch {batch}: graph replay {1000 * (time.perf_counter() - t) / 100:.2f} ms/step "
-                  f"(cache {step.cache_len} slots)", flush=True)
-            with torch.inference_mode():
-                inputs = engine.inputs([segment] * batch, options)
-                embeds = engine._embeddings(inputs)
-                torch.cuda.synchronize()
-                t = time.perf_counter()
-                engine._embeddings(inputs)
-                torch.cuda.synchronize()
-                print(f"batch {batch}: encoder + embeddings {1000 * (time.perf_counter() - t):.1f} ms", flush=True)
-                step.graph, graph = None, step.graph
-                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-                    step.run(embeds, inputs["attention_mask"].bool(), 20)
-                    torch.cuda.synchronize()
-                step.graph = graph
-            print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14), flush=True)
+        step.graph = graph
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14), flush=True)
 
 
 if __name__ == "__main__":
