@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    w = commands.add_parser("web", help="the web page (Streamlit) on this machine")
+    w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=int, default=8501)
+
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
     model_commands.add_parser("list", help="the models hushscribe knows, where they are and their size")
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return models_command(args)
+        if args.command == "web":
+            return web_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -108,6 +114,29 @@ def transcribe_command(args: argparse.Namespace) -> int:
     if len(jobs) > 1 or not args.quiet:
         print_summary(jobs)
     return EXIT_FAILED if any(job.error for job in jobs) else 0
+
+
+def web_command(args: argparse.Namespace) -> int:
+    import ipaddress
+    import os
+    from pathlib import Path
+
+    try:
+        from streamlit.web import cli as streamlit_cli
+    except ImportError:
+        raise HushError("the web page needs Streamlit: pip install 'hushscribe[web]'") from None
+    from hushscribe import web
+
+    if args.host not in ("localhost",) and not ipaddress.ip_address(args.host).is_loopback:
+        print(f"hushscribe: the page will be reachable from other machines at {args.host}:{args.port}; "
+              "anyone who can reach it can transcribe with your machine and see results", file=sys.stderr)
+    # ours, whatever the user's Streamlit config says: no usage statistics, no browser, no watcher
+    os.environ["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    sys.argv = ["streamlit", "run", str(Path(web.__file__)), "--server.address", args.host,
+                "--server.port", str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--global.developmentMode", "false", "--server.fileWatcherType", "none",
+                "--client.toolbarMode", "minimal"]
+    return streamlit_cli.main()
 
 
 def models_command(args: argparse.Namespace) -> int:

@@ -1,0 +1,182 @@
+"""The web page (Streamlit): upload or record, preview, transcribe, edit, download.
+
+Started by `hushscribe web`, which binds 127.0.0.1 and turns Streamlit's usage statistics off.
+The page is a thin layer over Transcriber; the helpers at the top are plain functions.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from hushscribe.audio import AudioFilters, decode
+from hushscribe.errors import HushError
+from hushscribe.formats import FORMATS, render
+from hushscribe.languages import LANGUAGE_NAMES
+from hushscribe.transcript import Transcript
+
+UPLOAD_TYPES = ["wav", "mp3", "m4a", "flac", "ogg", "opus", "webm", "mp4", "mkv", "mov"]
+WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
+MIME = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json",
+        "md": "text/markdown"}
+
+
+def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
+    """Peak envelope of `samples` in `points` buckets (what a waveform preview draws)."""
+    if len(samples) == 0:
+        return np.zeros(0, np.float32)
+    usable = len(samples) // points * points
+    if usable == 0:
+        return np.abs(samples)
+    return np.abs(samples[:usable]).reshape(points, -1).max(axis=1)
+
+
+def with_edits(transcript: Transcript, edited: str) -> tuple[Transcript, bool]:
+    """The transcript with the user's edits: one line per segment. If the lines still match the
+    segments one to one, every format carries the edits; otherwise the text becomes one segment
+    spanning the speech (so subtitle timing is lost) and the second value is False."""
+    lines = [line.strip() for line in edited.strip().splitlines()]
+    segments = transcript.segments
+    if len(lines) == len(segments):
+        return replace(transcript, segments=[replace(s, text=t) for s, t in zip(segments, lines)]), True
+    if not segments:
+        return transcript, not edited.strip()
+    merged = replace(segments[0], end=segments[-1].end, text=" ".join(line for line in lines if line), words=None)
+    return replace(transcript, segments=[merged]), False
+
+
+def editable_text(transcript: Transcript) -> str:
+    return "\n".join(s.text for s in transcript.segments)
+
+
+def downloads(transcript: Transcript, *, timestamps: bool) -> dict[str, str]:
+    return {fmt: render(transcript, fmt, timestamps=timestamps) for fmt in FORMATS}
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
+
+
+def page() -> None:
+    from hushscribe.models import list_models
+    from hushscribe.transcriber import TranscribeOptions
+
+    st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
+    st.title("hushscribe")
+    st.caption("Private transcription: your recordings never leave this machine.")
+
+    with st.sidebar:
+        st.header("Settings")
+        models = list_models()
+        present = [m for m in models if m.path]
+        labels = {f"{m.name} ({m.engine}, {m.size / 1e9:.2f} GB)": m for m in present}
+        choice = labels[st.selectbox("Model", list(labels))]
+        for missing in (m for m in models if not m.path):
+            st.caption(f"{missing.name}: not installed — `hushscribe models download {missing.name}`")
+        codes = ["auto", "zh", "yue", "en"] + sorted(c for c in LANGUAGE_NAMES if c not in ("zh", "yue", "en"))
+        language = st.selectbox("Language", codes, format_func=lambda c: "auto-detect" if c == "auto"
+                                else f"{LANGUAGE_NAMES[c]} ({c})")
+        script = st.radio("Chinese script", ["simplified", "traditional"], horizontal=True)
+        timestamps = st.checkbox("Paragraph timestamps", value=True)
+        context = st.text_area("Context / hotwords", placeholder="names and terms, e.g. Dr. Chan, 七牛, Qwen")
+        fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
+        highpass = st.checkbox("High-pass filter (80 Hz)")
+        normalize = st.checkbox("Normalise loudness")
+
+    status = st.empty()
+    status.info(f"Loading {choice.name}…")
+    transcriber, load_seconds = _load(choice.engine, str(choice.path) if choice.engine == "qwen" else None)
+    status.success(f"{choice.name} ready (loaded in {load_seconds:.1f} s)")
+
+    uploads = st.file_uploader("Recordings", type=UPLOAD_TYPES, accept_multiple_files=True)
+    recording = st.audio_input("Or record with the microphone")
+    inputs = [(f.name, f.getvalue()) for f in uploads or []]
+    if recording is not None:
+        inputs.append(("recording.wav", recording.getvalue()))
+
+    previews: dict[str, np.ndarray | None] = {}
+    for name, data in inputs:
+        with st.expander(name, expanded=len(inputs) == 1):
+            st.audio(data)
+            try:
+                samples = decode(data)
+            except HushError as exc:
+                st.error(f"{name}: {exc}")
+                previews[name] = None
+                continue
+            previews[name] = samples
+            st.area_chart(waveform(samples), height=110)
+            st.caption(f"{len(samples) / 16000:.2f} s · {len(data) / 1e6:.2f} MB")
+
+    options = TranscribeOptions(
+        language=None if language == "auto" else language, script=script, context=context or None, fix_de=fix_de,
+        filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
+    )
+    results: dict[str, dict] = st.session_state.setdefault("results", {})
+    if st.button("Transcribe", type="primary", disabled=not inputs):
+        overall = st.progress(0.0, text="overall")
+        for index, (name, data) in enumerate(inputs):
+            results.pop(name, None)
+            if previews.get(name) is None:
+                results[name] = {"error": "this file could not be read; convert it to wav, mp3 or flac and retry"}
+                continue
+            bar = st.progress(0.0, text=name)
+            try:
+                stream = transcriber.stream(previews[name], options)
+                for _ in stream:
+                    bar.progress(stream.done / max(stream.total, 1), text=f"{name}: {stream.done}/{stream.total}")
+                transcript = replace(stream.result(), source=name)
+                results[name] = {"transcript": transcript}
+            except HushError as exc:
+                results[name] = {"error": str(exc)}
+            overall.progress((index + 1) / len(inputs), text=f"{index + 1} of {len(inputs)} files")
+
+    for name, result in results.items():
+        st.subheader(name)
+        if "error" in result:
+            st.error(f"{name}: {result['error']}")
+            continue
+        transcript: Transcript = result["transcript"]
+        st.caption(f"{transcript.duration:.2f} s of audio in {transcript.processing_s:.2f} s "
+                   f"({transcript.x_realtime:.1f}× realtime) · language {transcript.language or '?'}")
+        edited = st.text_area("Transcript (editable, one line per segment)", editable_text(transcript),
+                              key=f"edit-{name}", height=220)
+        final, aligned = with_edits(transcript, edited)
+        if not aligned:
+            st.warning("The number of lines changed: the downloads carry your text, subtitles as one cue.")
+        st.code(render(final, "txt", timestamps=timestamps), language=None, wrap_lines=True)
+        files = {f"{stem(name)}.{fmt}": content for fmt, content in downloads(final, timestamps=timestamps).items()}
+        columns = st.columns(len(files) + 1)
+        for column, (file_name, content) in zip(columns, files.items()):
+            column.download_button(file_name.rsplit(".", 1)[1].upper(), content, file_name=file_name,
+                                   mime=MIME[file_name.rsplit(".", 1)[1]], key=f"dl-{file_name}")
+        columns[-1].download_button("ZIP", zip_of(files), file_name=f"{stem(name)}.zip", mime="application/zip",
+                                    key=f"zip-{name}")
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)  # one model per process; switching frees the old one
+def _load(engine: str, model: str | None):
+    from hushscribe.transcriber import Transcriber
+
+    started = time.perf_counter()
+    return Transcriber(engine, model=model), time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    page()

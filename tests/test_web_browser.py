@@ -1,0 +1,114 @@
+"""The web page end to end: `hushscribe web` as a subprocess, driven by headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hushscribe.scoring import error_rate
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver"),
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
+REPO = Path(__file__).resolve().parent.parent
+EN_CEILING = 0.062  # the CLI test's English ceiling (plain faster-whisper on the same weights)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "hushscribe", "web", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"hushscribe web did not start: {process.communicate()[0][-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,2000", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def transcribe_in_page(browser, url: str, files: list[Path]):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    wait = WebDriverWait(browser, 180)
+    wait.until(ready.presence_of_element_located((By.XPATH, "//*[contains(text(), 'ready (loaded in')]")))
+    upload = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+    upload.send_keys("\n".join(str(f) for f in files))
+    button = wait.until(ready.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Transcribe']]")))
+    button.click()
+    wait.until(ready.presence_of_element_located((By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]")))
+    wait.until(lambda d: len(d.find_elements(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]"))
+               + len(d.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]")) >= len(files))
+    return browser
+
+
+def test_upload_transcribe_and_read_the_result(server, browser, clip):
+    from selenium.webdriver.common.by import By
+
+    row = clip("jfk")
+    transcribe_in_page(browser, server, [row["path"]])
+    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
+    assert error_rate(row["text"], text) <= EN_CEILING
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.XPATH, "//*[text()='ZIP']"))  # the downloads
+    if os.environ.get("HUSHSCRIBE_SCREENSHOT"):
+        browser.save_screenshot(os.environ["HUSHSCRIBE_SCREENSHOT"])
+
+
+def test_a_broken_file_next_to_a_good_one(server, browser, clip, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3" + bytes(300))
+    good = clip("librispeech")
+    transcribe_in_page(browser, server, [broken, good["path"]])
+    errors = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]"))
+    assert "broken.mp3" in errors
+    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
+    assert error_rate(good["text"], text) <= EN_CEILING
