@@ -129,7 +129,11 @@ def page() -> None:
         filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
     )
     results: dict[str, dict] = st.session_state.setdefault("results", {})
+    if st.session_state.get("cancel"):
+        st.info("Cancelled after the current batch; files already finished are kept below.")
     if st.button("Transcribe", type="primary", disabled=not inputs):
+        # pressing Cancel reruns the page, which stops this run at its next step (after the current batch)
+        st.button("Cancel", key="cancel")
         overall = st.progress(0.0, text="overall")
         for index, (name, data) in enumerate(inputs):
             results.pop(name, None)
@@ -137,10 +141,13 @@ def page() -> None:
                 results[name] = {"error": "this file could not be read; convert it to wav, mp3 or flac and retry"}
                 continue
             bar = st.progress(0.0, text=name)
+            started = time.perf_counter()
             try:
-                stream = transcriber.stream(previews[name], options)
-                for _ in stream:
-                    bar.progress(stream.done / max(stream.total, 1), text=f"{name}: {stream.done}/{stream.total}")
+                stream = transcriber.stream(data, options)  # decoded again, now with the chosen filters
+                for segment in stream:
+                    speed = segment.end / max(time.perf_counter() - started, 1e-6)
+                    bar.progress(stream.done / max(stream.total, 1),
+                                 text=f"{name}: {stream.done}/{stream.total} segments, {speed:.1f}× realtime")
                 transcript = replace(stream.result(), source=name)
                 results[name] = {"transcript": transcript}
             except HushError as exc:
