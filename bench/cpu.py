@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from hushscribe import Transcriber
-from hushscribe.audio import decode, duration
+from hushscribe.audio import decode
 from hushscribe.models import embedded_whisper_dir
 from hushscribe.scoring import error_rate
 
@@ -71,7 +71,7 @@ def summarise(rows: list[dict], results: dict[str, tuple[str, float]]) -> dict:
     groups: dict[str, list] = defaultdict(list)
     for row in rows:
         groups[LANGUAGE_GROUPS.get(row["lang"], "other")].append(row)
-    audio_s = sum(duration(decode(r["path"])) for r in rows)
+    audio_s = sum(r["duration_s"] for r in rows)
     summary = {"x_realtime": audio_s / sum(t for _, t in results.values()), "per_language": {}, "per_clip": {}}
     for group, members in groups.items():
         refs = [m["text"] for m in members]

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from hushscribe.audio import AudioFilters, decode
+from hushscribe.audio import SAMPLE_RATE, AudioFilters, decode
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, render
 from hushscribe.languages import LANGUAGE_NAMES
@@ -66,6 +66,13 @@ def zip_of(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def named(name: str, data: bytes) -> io.BytesIO:
+    """Uploaded bytes as a file object carrying the upload's name, so errors and transcripts name it."""
+    upload = io.BytesIO(data)
+    upload.name = name
+    return upload
+
+
 def stem(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
@@ -110,19 +117,18 @@ def page() -> None:
     if recording is not None:
         inputs.append(("recording.wav", recording.getvalue()))
 
-    previews: dict[str, np.ndarray | None] = {}
+    unreadable: dict[str, str] = {}  # name → why it cannot be decoded
     for name, data in inputs:
         with st.expander(name, expanded=len(inputs) == 1):
             st.audio(data)
             try:
-                samples = decode(data)
+                samples = decode(named(name, data))
             except HushError as exc:
-                st.error(f"{name}: {exc}")
-                previews[name] = None
+                unreadable[name] = str(exc)
+                st.error(str(exc))  # the message names the file
                 continue
-            previews[name] = samples
             st.area_chart(waveform(samples), height=110)
-            st.caption(f"{len(samples) / 16000:.2f} s · {len(data) / 1e6:.2f} MB")
+            st.caption(f"{len(samples) / SAMPLE_RATE:.2f} s · {len(data) / 1e6:.2f} MB")
 
     options = TranscribeOptions(
         language=None if language == "auto" else language, script=script, context=context or None, fix_de=fix_de,
@@ -137,18 +143,19 @@ def page() -> None:
         overall = st.progress(0.0, text="overall")
         for index, (name, data) in enumerate(inputs):
             results.pop(name, None)
-            if previews.get(name) is None:
-                results[name] = {"error": "this file could not be read; convert it to wav, mp3 or flac and retry"}
+            if name in unreadable:
+                results[name] = {"error": unreadable[name]}
                 continue
             bar = st.progress(0.0, text=name)
             started = time.perf_counter()
             try:
-                stream = transcriber.stream(data, options)  # decoded again, now with the chosen filters
+                # decoded again, now with the chosen filters
+                stream = transcriber.stream(named(name, data), options)
                 for segment in stream:
                     speed = segment.end / max(time.perf_counter() - started, 1e-6)
                     bar.progress(stream.done / max(stream.total, 1),
                                  text=f"{name}: {stream.done}/{stream.total} segments, {speed:.1f}× realtime")
-                transcript = replace(stream.result(), source=name)
+                transcript = stream.result()
                 results[name] = {"transcript": transcript}
             except HushError as exc:
                 results[name] = {"error": str(exc)}
@@ -157,7 +164,7 @@ def page() -> None:
     for name, result in results.items():
         st.subheader(name)
         if "error" in result:
-            st.error(f"{name}: {result['error']}")
+            st.error(result["error"])
             continue
         transcript: Transcript = result["transcript"]
         st.caption(f"{transcript.duration:.2f} s of audio in {transcript.processing_s:.2f} s "
