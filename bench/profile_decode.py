@@ -1,12 +1,14 @@
-"""Where a decode step's time goes: the captured step replayed alone, and the kernels of an eager
-step under torch.profiler (true-size random weights, 30 s segments).
+"""Where a decode step's time goes (true-size random weights, 30 s segments): for each batch size,
+the captured step replayed alone with and without Inductor fusion, the number of kernels one step
+launches, the capture/compile time, and the encoder's time for the batch.
 
-    python bench/profile_decode.py [--size 1.7b] [--batches 2,32]
+    python bench/profile_decode.py [--size 1.7b] [--batches 1,32,128] [--table 128]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -21,47 +23,71 @@ from tests.qwen_checkpoint import build_checkpoint  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE  # noqa: E402
 from hushscribe.engines.base import RecognitionOptions  # noqa: E402
 from hushscribe.engines.qwen import QwenEngine  # noqa: E402
+from hushscribe.engines.qwen_decode import StepGraph, bucket  # noqa: E402
+
+CACHE_LEN = 768  # a 30 s segment: ~410 prompt tokens + 324 budget, rounded up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="1.7b")
-    parser.add_argument("--batches", default="2,32")
+    parser.add_argument("--batches", default="1,32,128")
+    parser.add_argument("--table", default="", help="batch sizes to print a kernel table for")
     args = parser.parse_args()
     segment = (np.random.default_rng(0).standard_normal(30 * SAMPLE_RATE) * 0.1).astype(np.float32)
-    with tempfile.TemporaryDirectory() as folder:
+    tables = {int(b) for b in args.table.split(",") if b}
+    rows = []
+    with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
         build_checkpoint(Path(folder), args.size)
-        engine = QwenEngine(folder, device="cuda")
+        t = time.perf_counter()
+        engine = QwenEngine(folder, device="cuda", compile=False)
+        print(f"load {time.perf_counter() - t:.1f} s", flush=True)
         options = RecognitionOptions(language="en")
         for batch in [int(b) for b in args.batches.split(",")]:
-            profile_batch(engine, segment, batch, options)
-
-
-def profile_batch(engine: QwenEngine, segment: np.ndarray, batch: int, options: RecognitionOptions) -> None:
-    with torch.inference_mode():  # the engine's cache tensors are inference tensors
-        engine._generate([segment] * batch, options)  # captures this bucket
-        step = engine._steps[batch]
-        step.reset()  # replays advance the cache: start from an empty one so 100 steps fit
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        for _ in range(100):
-            step.graph.replay()
-        torch.cuda.synchronize()
-        print(f"batch {batch}: graph replay {1000 * (time.perf_counter() - t) / 100:.2f} ms/step "
-              f"(cache {step.cache_len} slots)", flush=True)
-        inputs = engine.inputs([segment] * batch, options)
-        embeds = engine._embeddings(inputs)
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        engine._embeddings(inputs)
-        torch.cuda.synchronize()
-        print(f"batch {batch}: encoder + embeddings {1000 * (time.perf_counter() - t):.1f} ms", flush=True)
-        step.graph, graph = None, step.graph
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            step.run(embeds, inputs["attention_mask"].bool(), 20)
+            inputs = engine.inputs([segment] * bucket(batch), options)
+            engine._embeddings(inputs)
             torch.cuda.synchronize()
-        step.graph = graph
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14), flush=True)
+            t = time.perf_counter()
+            engine._embeddings(inputs)
+            torch.cuda.synchronize()
+            row = {"batch": batch, "encoder_ms": round(1000 * (time.perf_counter() - t), 1)}
+            for fuse in (False, True):
+                row.update(profile_step(engine, bucket(batch), fuse, batch in tables))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(json.dumps(rows, indent=1))
+
+
+def profile_step(engine: QwenEngine, batch: int, fuse: bool, table: bool) -> dict:
+    name = "fused" if fuse else "plain"
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    step = StepGraph(engine.model, batch, CACHE_LEN, engine.device, engine.dtype, sorted(engine._stop_ids),
+                     engine.processor.tokenizer.pad_token_id, use_graph=True, fuse=fuse)
+    torch.cuda.synchronize()
+    out = {f"{name}_capture_s": round(time.perf_counter() - t, 1)}
+    step.reset()  # replays advance the cache: start from an empty one so the steps fit
+    for _ in range(3):
+        step.graph.replay()
+    step.reset()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(300):
+        step.graph.replay()
+    torch.cuda.synchronize()
+    out[f"{name}_ms_per_step"] = round(1000 * (time.perf_counter() - t) / 300, 3)
+    step.reset()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        step._step()
+        torch.cuda.synchronize()
+    events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    out[f"{name}_kernels_per_step"] = len(events)
+    if table:
+        print(f"--- batch {batch}, {name}", flush=True)
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12), flush=True)
+    del step
+    torch.cuda.empty_cache()
+    return out
 
 
 if __name__ == "__main__":

@@ -191,3 +191,30 @@ def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):
     finally:
         text_config._attn_implementation = ours_attention
     assert ours == [engine._parse(ids, "en").text for ids in out[:, inputs["input_ids"].shape[1]:].tolist()]
+
+
+def test_one_call_window_attention_matches_the_library_encoder(engine, manifest):
+    """The audio encoder with every window attended in one padded call gives the library's own
+    per-window result, for a batch of clips of different lengths (several windows each)."""
+    from hushscribe.engines.qwen_attention import ENCODER_ATTENTION
+
+    seconds = (20, 17, 9)
+    segments = [np.resize(decode(r["path"]), s * SAMPLE_RATE) for r, s in zip(manifest, seconds)]
+    segments.append(np.zeros(SAMPLE_RATE // 2, np.float32))
+    inputs = engine.inputs(segments, RecognitionOptions(language="en"))
+    audio_config = engine.model.config.audio_config
+    assert audio_config._attn_implementation == ENCODER_ATTENTION
+
+    def features():
+        with torch.inference_mode():
+            return engine.model.model.get_audio_features(
+                inputs["input_features"], inputs["input_features_mask"], return_dict=True).pooler_output
+
+    ours = features()
+    audio_config._attn_implementation = "sdpa"
+    try:
+        library = features()
+    finally:
+        audio_config._attn_implementation = ENCODER_ATTENTION
+    assert ours.shape == library.shape and ours.shape[0] > 5 * 104  # over five 8 s windows
+    torch.testing.assert_close(ours, library, rtol=1e-4, atol=1e-4)

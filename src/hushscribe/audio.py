@@ -102,19 +102,50 @@ def duration(audio: np.ndarray) -> float:
     return len(audio) / SAMPLE_RATE
 
 
+# Decoded frames are small (1024-1152 samples for AAC/MP3: 150 000 an hour), and the resampler's
+# per-call cost dominated decoding. Frames are gathered as arrays and resampled 10 s at a time.
+GATHER_S = 10
+
+
 def _decoded_chunks(container, stream, filters: AudioFilters) -> Iterator[np.ndarray]:
-    """Yield float32 mono 16 kHz chunks, one per decoded frame, through the optional filter graph."""
+    """Yield float32 mono 16 kHz chunks through the optional filter graph."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     steps = filters.graph_description()
     graph = _filter_graph(steps) if steps else None
+    pending: list = []  # decoded frames of one format, layout and rate, up to GATHER_S long
+    kind, samples = None, 0
     for frame in container.decode(stream):
-        frame.pts = None  # timestamps from odd containers confuse the resampler; we only need samples
-        for out in resampler.resample(frame):
-            yield from _through(graph, out)
+        if pending and ((frame.format.name, frame.layout.name, frame.sample_rate) != kind
+                        or samples >= GATHER_S * frame.sample_rate):
+            for out in _resampled(resampler, pending):
+                yield from _through(graph, out)
+            pending, samples = [], 0
+        if not pending:
+            kind = frame.format.name, frame.layout.name, frame.sample_rate
+        pending.append(frame)
+        samples += frame.samples
+    for out in _resampled(resampler, pending) if pending else ():
+        yield from _through(graph, out)
     for out in resampler.resample(None):
         yield from _through(graph, out)
     if graph is not None:
         yield from _through(graph, None)
+
+
+def _resampled(resampler, frames: list) -> list:
+    """16 kHz mono float frames out of consecutive decoded frames of one kind, in one resampler call."""
+    first = frames[0]
+    try:
+        joined = av.AudioFrame.from_ndarray(np.concatenate([f.to_ndarray() for f in frames], axis=1),
+                                            format=first.format.name, layout=first.layout.name)
+        joined.sample_rate = first.sample_rate
+        return resampler.resample(joined)
+    except (ValueError, TypeError, av.error.FFmpegError):  # a layout PyAV cannot rebuild: one by one
+        out = []
+        for frame in frames:
+            frame.pts = None  # timestamps from odd containers confuse the resampler; we only need samples
+            out.extend(resampler.resample(frame))
+        return out
 
 
 def _filter_graph(steps: list[tuple[str, str]]):

@@ -16,7 +16,8 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_decode import BUCKETS, StepGraph, bucket, use_gqa_attention
+from hushscribe.engines.qwen_attention import use_fast_attention
+from hushscribe.engines.qwen_decode import BUCKETS, StepGraph, bucket
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP
@@ -71,7 +72,7 @@ class QwenEngine:
         except (OSError, ValueError) as exc:
             raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
         self.dtype = dtype
-        use_gqa_attention(self.model)
+        use_fast_attention(self.model)
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
@@ -117,8 +118,8 @@ class QwenEngine:
         """Model inputs through the processor's own transcription request: the system turn holds the
         context (empty when none, as the official package does) and a forced language prefills
         `language <Name><asr_text>` after the generation prompt."""
-        inputs = self.processor.apply_transcription_request(
-            list(batch), language=options.language, prompt=options.context or "",
+        inputs = self.processor.apply_transcription_request(  # log-mel features on our device
+            list(batch), language=options.language, prompt=options.context or "", device=self.device.type,
         )
         inputs = inputs.to(self.device)
         inputs["input_features"] = inputs["input_features"].to(self.dtype)
@@ -156,7 +157,8 @@ class QwenEngine:
             self._release_memory()
             cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
             step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
-                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs)
+                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs,
+                             fuse=self.use_graphs)
             self._steps[size] = step
         return step
 

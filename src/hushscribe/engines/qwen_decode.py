@@ -23,7 +23,7 @@ class StepGraph:
     """Static buffers and a captured decode step for one batch size and cache length."""
 
     def __init__(self, model, batch: int, cache_len: int, device: torch.device, dtype: torch.dtype,
-                 stop_ids: list[int], pad_id: int, use_graph: bool) -> None:
+                 stop_ids: list[int], pad_id: int, use_graph: bool, fuse: bool = False) -> None:
         from transformers import StaticCache
 
         text_config = model.config.text_config
@@ -36,6 +36,7 @@ class StepGraph:
         self.stop = torch.tensor(stop_ids, device=device)
         self.pad = pad_id  # written after a row's stop token
         self.graph = None
+        self._step_fn = _fused_step() if fuse else decode_step
         self._prime(device, dtype, use_graph)
 
     def _prime(self, device, dtype, use_graph: bool) -> None:
@@ -43,6 +44,12 @@ class StepGraph:
         embeds = torch.zeros(self.batch, 1, self.model.config.text_config.hidden_size, device=device, dtype=dtype)
         self._forward(embeds, self.positions, self._prefill_mask(torch.ones(self.batch, 1, dtype=torch.bool,
                                                                             device=device)))
+        if self._step_fn is not decode_step:  # one compiled step serves every batch size and cache length
+            cache = [t for layer in self.cache.layers for t in (layer.keys, layer.values)]
+            for tensor in (self.tokens, self.positions, self.mask, self.finished, *cache):
+                torch._dynamo.maybe_mark_dynamic(tensor, 0)
+            for tensor, dim in ((self.mask, 3), *((t, 2) for t in cache)):
+                torch._dynamo.maybe_mark_dynamic(tensor, dim)
         if not use_graph:
             return
         stream = torch.cuda.Stream()
@@ -56,23 +63,11 @@ class StepGraph:
             self._step()
 
     def _forward(self, embeds, positions, mask):
-        out = self.model.model.language_model(
-            inputs_embeds=embeds, attention_mask={"full_attention": mask}, position_ids=positions,
-            use_cache=True, **{CACHE_ARGUMENT: self.cache},
-        )
-        return self.model.lm_head(out.last_hidden_state[:, -1:])
+        return last_logits(self.model, self.cache, embeds, positions, mask)
 
     def _step(self) -> None:
-        """One token for every row, all on the device: feed `tokens`, write the next ones back."""
-        embeds = self.model.model.language_model.embed_tokens(self.tokens)
-        position = self.cache.layers[0].cumulative_length
-        self.mask.index_fill_(3, position.view(1), True)  # the new token attends to itself
-        logits = self._forward(embeds, self.positions, self.mask)
-        next_tokens = logits[:, -1].argmax(-1)
-        next_tokens = torch.where(self.finished, torch.full_like(next_tokens, self.pad), next_tokens)
-        self.finished |= torch.isin(next_tokens, self.stop)
-        self.tokens.copy_(next_tokens.view(-1, 1))
-        self.positions.add_(1)
+        self._step_fn(self.model, self.cache, self.tokens, self.positions, self.mask, self.finished, self.stop,
+                      self.pad)
 
     def _prefill_mask(self, valid: torch.Tensor) -> torch.Tensor:
         """(batch, 1, query, cache_len) boolean mask: causal, and blind to left padding."""
@@ -97,7 +92,7 @@ class StepGraph:
         logits = self._forward(embeds, positions, self._prefill_mask(valid))
         self.mask[:, 0, 0, :length] = valid
         self.positions.copy_(positions[:, -1:] + 1)
-        first = logits[:, -1].argmax(-1)
+        first = logits.argmax(-1)
         self.finished.copy_(torch.isin(first, self.stop))
         self.tokens.copy_(first.view(-1, 1))
         out = torch.full((self.batch, max_new_tokens), self.pad, dtype=torch.long, device=embeds.device)
@@ -113,32 +108,41 @@ class StepGraph:
         return out
 
 
-ATTENTION = "hushscribe_sdpa"
+def last_logits(model, cache, embeds, positions, mask) -> torch.Tensor:
+    """(batch, vocab) logits for the last position, writing the keys and values into `cache`."""
+    out = model.model.language_model(
+        inputs_embeds=embeds, attention_mask={"full_attention": mask}, position_ids=positions,
+        use_cache=True, **{CACHE_ARGUMENT: cache},
+    )
+    return model.lm_head(out.last_hidden_state[:, -1])
 
 
-def gqa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs):
-    """SDPA for the decoder that never copies the KV cache per query head. For one new token the
-    query heads that share a key/value head become rows of one query (B, kv_heads, group, dim), so
-    attention reads the static cache as it is; older transformers repeated it for every head and
-    step. Longer queries (the prefill, once) take the library's path."""
-    groups = getattr(module, "num_key_value_groups", 1)
-    if query.shape[2] != 1 or groups == 1:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      is_causal=is_causal, **kwargs)
-    batch, heads, _, dim = query.shape
-    packed = query.reshape(batch, heads // groups, groups, dim)
-    out = torch.nn.functional.scaled_dot_product_attention(packed, key, value, attn_mask=attention_mask, scale=scaling)
-    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+def decode_step(model, cache, tokens, positions, mask, finished, stop, pad: int) -> None:
+    """One token for every row, all on the device: feed `tokens`, write the next ones back."""
+    embeds = model.model.language_model.embed_tokens(tokens)
+    mask.index_fill_(3, cache.layers[0].cumulative_length.view(1), True)  # the new token attends to itself
+    next_tokens = last_logits(model, cache, embeds, positions, mask).argmax(-1)
+    next_tokens = torch.where(finished, torch.full_like(next_tokens, pad), next_tokens)
+    finished |= torch.isin(next_tokens, stop)
+    tokens.copy_(next_tokens.view(-1, 1))
+    positions.add_(1)
 
 
-def use_gqa_attention(model) -> None:
-    """Route the text decoder's attention (not the audio encoder's) through gqa_attention."""
-    from transformers import AttentionInterface
+_FUSED = None
 
-    AttentionInterface.register(ATTENTION, gqa_attention)
-    model.config.text_config._attn_implementation = ATTENTION
+
+def _fused_step():
+    """decode_step through torch.compile: Inductor fuses the ~60 small kernels of each layer (norms,
+    rotary, cache write, residuals) into a few, which is what bounds a step at small batches."""
+    global _FUSED
+    if _FUSED is None:
+        import torch._dynamo
+
+        for name in ("recompile_limit", "cache_size_limit"):  # one compile per batch bucket and cache length
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, 64)
+        _FUSED = torch.compile(decode_step, fullgraph=True)
+    return _FUSED
 
 
 def bucket(batch: int) -> int:

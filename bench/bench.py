@@ -1,0 +1,321 @@
+"""hushscribe's speed benchmark: one command, one table.
+
+    python bench/bench.py                 # GPU section where there is a CUDA GPU, then the CPU section
+    python bench/bench.py --skip-cpu      # GPU only;  --skip-gpu: CPU only (same as bench/cpu.py)
+
+GPU section (Qwen3-ASR, bf16, one GPU). Real weights are not needed: the true-size architecture is
+built with random weights, and every row decodes exactly the same number of new tokens, 5 per
+second of audio (150 for a 30 s segment; random weights never stop by themselves). One hour of
+audio is 120 segments of 30 s of speech. Rows:
+
+- official qwen-asr 0.0.6 (transformers backend), in its own environment (transformers 4.57.x,
+  installed by this script into a private folder, from `--official-wheels DIR` when the machine
+  has no internet): the 120 segments at its default batch limit (32); and its defaults on one
+  file, which it cuts into ≤ 20 min pieces itself (timed on a 5 min file: one piece, batch 1).
+- plain transformers `generate()`, eager, batch 1, the library's own attention.
+- hushscribe: default settings (batch chosen from free memory), and batch 1.
+
+Columns: × realtime for the hour (rows at batch 1 are timed on 8 segments), latency of one 30 s
+clip (ours: from a file on disk through decode, VAD and recognition), peak GPU memory, and
+warm-up (load plus compile/capture). Then hushscribe end to end on a 1 h file (decode + VAD +
+recognise + write txt/srt/json) and the 0.6B model. Results go to bench/results/gpu-DATE-GPU.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
+
+TOKENS_PER_SECOND = 5
+SEGMENTS = 120  # 30 s segments in an hour
+BATCH1_SEGMENTS = 8
+
+
+def speech(seconds: float) -> np.ndarray:
+    """Real speech of the bundled samples, repeated with short pauses to `seconds`."""
+    pause = np.zeros(SAMPLE_RATE // 2, np.float32)
+    unit = np.concatenate([decode(ROOT / "samples" / "jfk.flac"), pause,
+                           decode(ROOT / "samples" / "aishell_zh.wav"), pause])
+    return np.resize(unit, int(seconds * SAMPLE_RATE))
+
+
+def synced():
+    import torch
+
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def timed_row(run, audio_s: float) -> dict:
+    import torch
+
+    torch.cuda.reset_peak_memory_stats()
+    t = synced()
+    run()
+    seconds = synced() - t
+    return {"seconds": round(seconds, 3), "audio_s": audio_s, "x_realtime": round(audio_s / seconds, 1),
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2)}
+
+
+def force_tokens(engine) -> None:
+    """Every segment decodes exactly 5 new tokens per second: no stop token, a budget of 5/s."""
+    from hushscribe.engines import qwen
+
+    qwen.max_new_tokens = lambda seconds: math.ceil(TOKENS_PER_SECOND * seconds)
+    engine._stop_ids = {-1}
+    engine._steps.clear()  # captured with the real stop ids
+
+
+def official_rows(size: str, wheels: Path | None, audio: Path, work: Path) -> dict:
+    """Install the official package into a private folder and time it in a subprocess."""
+    site = work / "official-site"
+    source = ["--no-index", "--find-links", str(wheels)] if wheels else []
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", str(site),
+                    *source, "-r", str(ROOT / "bench" / "official_wheels.txt")], check=True)
+    out = work / "official.json"
+    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    subprocess.run([sys.executable, str(ROOT / "bench" / "official_rows.py"), "--size", size, "--out", str(out),
+                    "--audio", str(audio), "--segments", str(SEGMENTS)], check=True, env=env)
+    return json.loads(out.read_text())
+
+
+def generate_row(folder: Path) -> dict:
+    """transformers' generate(), eager, batch 1, its own sdpa attention, on our inputs."""
+    import torch
+
+    from hushscribe.engines.base import RecognitionOptions
+    from hushscribe.engines.qwen import QwenEngine
+
+    t = synced()
+    engine = QwenEngine(folder, device="cuda", compile=False)
+    warm = synced() - t
+    engine.model.config.text_config._attn_implementation = "sdpa"
+    engine.model.config.audio_config._attn_implementation = "sdpa"
+    segment = speech(30)
+    tokens = 30 * TOKENS_PER_SECOND
+
+    def one():
+        inputs = engine.inputs([segment], RecognitionOptions(language="en"))
+        with torch.inference_mode():
+            out = engine.model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+        assert out.shape[1] - inputs["input_ids"].shape[1] == tokens
+
+    one()  # warm-up
+    latency = timed_row(one, 30.0)
+    row = timed_row(lambda: [one() for _ in range(BATCH1_SEGMENTS)], 30.0 * BATCH1_SEGMENTS)
+    row.update(latency_30s_s=latency["seconds"], warm_up_s=round(warm, 1))
+    del engine
+    torch.cuda.empty_cache()
+    return row
+
+
+def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
+    import torch
+
+    from hushscribe import Transcriber
+    from hushscribe import formats
+    from hushscribe.engines.base import RecognitionOptions
+    from hushscribe.engines.qwen import QwenEngine
+
+    rows = {}
+    t = synced()
+    engine = QwenEngine(folder, device="cuda")
+    warm = synced() - t
+    force_tokens(engine)
+    english = RecognitionOptions(language="en")
+    hour = [speech(30)] * SEGMENTS
+    engine.recognize(hour, english)  # first call captures this batch size's graph
+    default = timed_row(lambda: engine.recognize(hour, english), 3600.0)
+    default.update(warm_up_s=round(warm, 1), batch_size=engine.batch_size)
+    transcriber = Transcriber(engine)
+    clip = work / "clip30.flac"
+    write_flac(clip, speech(30))
+    transcriber.transcribe(clip, language="en")
+    default["latency_30s_s"] = timed_row(lambda: transcriber.transcribe(clip, language="en"), 30.0)["seconds"]
+    rows["default"] = default
+    if size != "1.7b":
+        return rows
+
+    auto_batch, engine.batch_size = engine.batch_size, 1
+    engine.recognize(hour[:1], english)
+    one = timed_row(lambda: engine.recognize(hour[:BATCH1_SEGMENTS], english), 30.0 * BATCH1_SEGMENTS)
+    one["latency_30s_s"] = timed_row(lambda: transcriber.transcribe(clip, language="en"), 30.0)["seconds"]
+    one["warm_up_s"] = default["warm_up_s"]
+    rows["batch1"] = one
+    engine.batch_size = auto_batch
+
+    # end to end: a 1 h file on disk → decode, VAD, recognise, write three formats
+    long = work / "hour.flac"
+    write_flac(long, speech(3600))
+    t = time.perf_counter()
+    samples = decode(long)
+    decode_s = time.perf_counter() - t
+    from hushscribe import vad
+
+    t = time.perf_counter()
+    spans = vad.split(samples)
+    vad_s = time.perf_counter() - t
+    out = work / "out"
+    out.mkdir()
+
+    def end_to_end():
+        transcript = transcriber.transcribe(long, language="en")
+        for fmt in ("txt", "srt", "json"):
+            formats.write(transcript, fmt, out / f"hour.{fmt}")
+
+    end_to_end()  # this batch shape's graph
+    e2e = timed_row(end_to_end, 3600.0)
+    e2e.update(decode_s=round(decode_s, 2), vad_s=round(vad_s, 2), segments=len(spans),
+               mean_segment_s=round(sum(s.duration_s for s in spans) / len(spans), 1))
+    rows["end_to_end_1h"] = e2e
+    del engine, transcriber
+    torch.cuda.empty_cache()
+    return rows
+
+
+def write_flac(path: Path, audio: np.ndarray) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        for start in range(0, len(pcm), SAMPLE_RATE * 10):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + SAMPLE_RATE * 10], format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def gpu_section(args) -> dict:
+    import torch
+    import transformers
+
+    from tests.qwen_checkpoint import build_checkpoint
+
+    logging.getLogger("hushscribe").setLevel(logging.ERROR)  # every forced segment "hits the token limit"
+    report = {"date": str(date.today()), "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+              "transformers": transformers.__version__, "size": "1.7b", "dtype": "bfloat16",
+              "workload": f"1 h = {SEGMENTS} × 30 s segments of speech; every row decodes exactly "
+                          f"{TOKENS_PER_SECOND} new tokens per second of audio (random true-size weights)",
+              "rows": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        audio = work / "speech.npy"
+        np.save(audio, speech(600))
+        if not args.skip_official:
+            try:
+                report["rows"]["official"] = official_rows("1.7b", args.official_wheels, audio, work)
+            except (subprocess.CalledProcessError, OSError) as exc:
+                report["rows"]["official"] = {"error": str(exc)}
+            print(json.dumps({"official": report["rows"]["official"]}), flush=True)
+        for size in ("1.7b", "0.6b"):
+            folder = work / size
+            build_checkpoint(folder, size)
+            if size == "1.7b":
+                report["rows"]["generate_eager_batch1"] = generate_row(folder)
+                print(json.dumps({"generate": report["rows"]["generate_eager_batch1"]}), flush=True)
+            rows = hushscribe_rows(folder, work, size)
+            for name, row in rows.items():
+                report["rows"][f"hushscribe_{name}" if size == "1.7b" else f"hushscribe_0.6b_{name}"] = row
+                print(json.dumps({name: row}), flush=True)
+    headline(report)
+    return report
+
+
+def headline(report: dict) -> None:
+    rows = report["rows"]
+    ours, b1, e2e = rows["hushscribe_default"], rows["hushscribe_batch1"], rows["hushscribe_end_to_end_1h"]
+    official = rows.get("official", {}).get("segments_30s")
+    report.update(
+        x_realtime_1h=ours["x_realtime"], e2e_1h_s=e2e["seconds"], latency_30s_s=ours["latency_30s_s"],
+        peak_mem_gb_b1=b1["peak_gb"],
+        speedup_vs_official=round(ours["x_realtime"] / official["x_realtime"], 1) if official else None,
+    )
+
+
+def gpu_table(report: dict) -> str:
+    rows = report["rows"]
+    lines = [f"GPU: {report['gpu']}, Qwen3-ASR-1.7B bf16, {report['workload']}", "",
+             "| row | × realtime (1 h) | 30 s clip latency | peak memory | warm-up |", "|---|---|---|---|---|"]
+
+    def line(name, xrt, latency, peak, warm):
+        cells = [f"{xrt:.0f}×" if xrt else "–", f"{latency:.2f} s" if latency else "–",
+                 f"{peak:.1f} GB" if peak else "–", f"{warm:.0f} s" if warm is not None else "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    official = rows.get("official", {})
+    if "segments_30s" in official:
+        seg, lat, one = official["segments_30s"], official["latency_30s"], official["defaults_one_file"]
+        line(f"official qwen-asr, defaults (one {one['audio_s']:.0f} s file → one piece, batch 1)",
+             one["x_realtime"], lat["seconds"], one["peak_gb"], official["load_s"])
+        line(f"official qwen-asr, 30 s segments, batch {official['max_inference_batch_size']}",
+             seg["x_realtime"], lat["seconds"], seg["peak_gb"], official["load_s"])
+    gen = rows["generate_eager_batch1"]
+    line("transformers generate(), eager, batch 1", gen["x_realtime"], gen["latency_30s_s"], gen["peak_gb"],
+         gen["warm_up_s"])
+    ours = rows["hushscribe_default"]
+    line(f"**hushscribe, default (batch {ours['batch_size']})**", ours["x_realtime"], ours["latency_30s_s"],
+         ours["peak_gb"], ours["warm_up_s"])
+    one = rows["hushscribe_batch1"]
+    line("hushscribe, batch 1", one["x_realtime"], one["latency_30s_s"], one["peak_gb"], one["warm_up_s"])
+    small = rows["hushscribe_0.6b_default"]
+    line(f"hushscribe, Qwen3-ASR-0.6B, default (batch {small['batch_size']})", small["x_realtime"],
+         small["latency_30s_s"], small["peak_gb"], small["warm_up_s"])
+    e2e = rows["hushscribe_end_to_end_1h"]
+    lines += ["", f"End to end, 1 h FLAC on disk → txt/srt/json: {e2e['seconds']:.1f} s ({e2e['x_realtime']:.0f}× "
+                  f"realtime; decode {e2e['decode_s']:.1f} s, VAD {e2e['vad_s']:.1f} s, {e2e['segments']} segments "
+                  f"of {e2e['mean_segment_s']:.0f} s on average)."]
+    if report.get("speedup_vs_official"):
+        lines.append(f"Speed-up over the official package on the same 120 segments: {report['speedup_vs_official']}×.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-gpu", action="store_true")
+    parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--official-wheels", type=Path, help="a folder of the wheels in bench/official_wheels.txt")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args, rest = parser.parse_known_args()
+    if not args.skip_gpu:
+        import torch
+
+        if torch.cuda.is_available():
+            report = gpu_section(args)
+            name = report["gpu"].replace("NVIDIA ", "").split()[0].lower()
+            path = args.out / f"gpu-{report['date']}-{name}.json"
+            args.out.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2) + "\n")
+            print(gpu_table(report))
+            print(f"saved {path}")
+        else:
+            print("no CUDA GPU: GPU section skipped")
+    if not args.skip_cpu:
+        sys.argv = [sys.argv[0], *rest]
+        sys.path.insert(0, str(ROOT / "bench"))
+        import cpu
+
+        cpu.main()
+
+
+if __name__ == "__main__":
+    main()
