@@ -19,7 +19,7 @@ its few text tokens are split differently from the real 151k vocabulary.
 Note: the official `Qwen3ASRForConditionalGeneration.generate` hard-codes
 eos_token_id=[151645, 151643] (the real <|im_end|>, <|endoftext|>), whatever the config says. In
 the true-size checkpoints those ids are ordinary random rows; benchmarks force a fixed number of
-new tokens anyway (bench/official_smoke.py: max_new_tokens=N plus thinker min_new_tokens=N).
+new tokens anyway (bench/official_rows.py: max_new_tokens=N plus thinker min_new_tokens=N).
 
     python bench/official_checkpoint.py OUT_DIR [--size tiny|0.6b|1.7b]
 """

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", help="model name or folder for the engine")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     t.add_argument("--no-compile", dest="compile", action="store_false",
-                   help="skip capturing the Qwen decoder step as CUDA graphs (for debugging; much slower)")
+                   help="skip torch.compile of the Qwen decoder step: no 20-60 s warm-up, but each step "
+                        "takes 1.4-1.7x as long (for short one-off jobs)")
     t.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
     t.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
     t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,

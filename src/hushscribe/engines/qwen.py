@@ -76,8 +76,10 @@ class QwenEngine:
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
-        # CUDA graphs of the decode step, one per batch-size bucket (at most two kept: each holds a KV cache)
-        self.use_graphs = compile and self.device.type == "cuda"
+        # On CUDA the decode step is a CUDA graph per batch-size bucket (at most two kept: each holds a
+        # KV cache); `compile` also fuses the step with torch.compile first (20-60 s once per process).
+        self.use_graphs = self.device.type == "cuda"
+        self.fuse = compile and self.use_graphs
         self._steps: dict[int, StepGraph] = {}
         if self.use_graphs:
             self._warm_up()
@@ -157,8 +159,7 @@ class QwenEngine:
             self._release_memory()
             cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
             step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
-                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs,
-                             fuse=self.use_graphs)
+                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs, fuse=self.fuse)
             self._steps[size] = step
         return step
 

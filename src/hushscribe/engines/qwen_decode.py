@@ -2,8 +2,11 @@
 
 transformers' generate() with torch.compile took minutes to compile and recompiled for every new
 batch size. Here one decode step (embed → decoder → lm_head → argmax → advance position and mask)
-is captured once per batch-size bucket, in about a second, and replayed with no host work between
-tokens; the host looks at the finished flags only every few steps.
+is captured once per batch-size bucket and replayed with no host work between tokens; the host
+looks at the finished flags only every few steps. With `fuse`, the step is first compiled by
+torch.compile (Inductor), once for all batch sizes and cache lengths: it launches ~500 kernels
+instead of ~1800, which took a batch-1 step from 5.6 to 3.2 ms and a batch-128 step from 9.8 to
+6.8 ms (H200, 1.7B).
 """
 
 from __future__ import annotations
