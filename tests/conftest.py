@@ -64,3 +64,13 @@ def transcriber():
     from hushscribe import Transcriber
 
     return Transcriber("whisper")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-ASR checkpoint folder, built once per run (tests/qwen_checkpoint.py)."""
+    pytest.importorskip("torch", reason="the Qwen engine needs torch (pip install 'hushscribe[qwen]')")
+    pytest.importorskip("transformers", reason="the Qwen engine needs transformers")
+    from .qwen_checkpoint import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))

@@ -23,14 +23,7 @@ from hushscribe.engines.qwen import QwenEngine, parse_output  # noqa: E402
 from hushscribe.models import resolve_qwen  # noqa: E402
 from hushscribe.transcript import FLAG_TOKEN_CAP  # noqa: E402
 
-from .qwen_checkpoint import build_checkpoint  # noqa: E402
-
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen(tmp_path_factory):
-    return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))
 
 
 @pytest.fixture(scope="session", params=DEVICES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -65,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8501)
 
+    s = commands.add_parser("serve", help="an OpenAI-compatible transcription API on this machine",
+                            description="Serve POST /v1/audio/transcriptions as OpenAI's API does, with one model "
+                                        "loaded; concurrent requests share GPU batches.")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--api-key", default=os.environ.get("HUSHSCRIBE_API_KEY"),
+                   help="require 'Authorization: Bearer KEY' on every /v1 request (default: $HUSHSCRIBE_API_KEY)")
+    s.add_argument("--max-upload-mb", type=float, default=500, help="largest upload accepted (default 500)")
+    s.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
+    s.add_argument("--model", help="model name or folder for the engine")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
     model_commands.add_parser("list", help="the models hushscribe knows, where they are and their size")
@@ -80,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             return models_command(args)
         if args.command == "web":
             return web_command(args)
+        if args.command == "serve":
+            return serve_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -117,10 +132,34 @@ def transcribe_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(job.error for job in jobs) else 0
 
 
-def web_command(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        from hushscribe import server
+    except ImportError:
+        raise HushError("the API server needs FastAPI and uvicorn: pip install 'hushscribe[server]'") from None
+    from hushscribe.engines import load_engine
+
+    _warn_if_public(args.host, args.port, "the API")
+    engine = load_engine(args.engine, model=args.model, device=args.device)
+    print(f"hushscribe: serving {engine.name} ({engine.model_name}) at http://{args.host}:{args.port}/v1"
+          + (" (API key required)" if args.api_key else ""), file=sys.stderr, flush=True)
+    server.serve(engine, host=args.host, port=args.port, api_key=args.api_key, max_upload_mb=args.max_upload_mb)
+    return 0
+
+
+def _warn_if_public(host: str, port: int, what: str) -> None:
     import ipaddress
-    import os
-    from pathlib import Path
+
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        local = False
+    if not local:
+        print(f"hushscribe: {what} will be reachable from other machines at {host}:{port}; anyone who can reach "
+              "it can transcribe with your machine and see results", file=sys.stderr)
+
+
+def web_command(args: argparse.Namespace) -> int:
 
     try:
         from streamlit.web import cli as streamlit_cli
@@ -128,9 +167,7 @@ def web_command(args: argparse.Namespace) -> int:
         raise HushError("the web page needs Streamlit: pip install 'hushscribe[web]'") from None
     from hushscribe import web
 
-    if args.host not in ("localhost",) and not ipaddress.ip_address(args.host).is_loopback:
-        print(f"hushscribe: the page will be reachable from other machines at {args.host}:{args.port}; "
-              "anyone who can reach it can transcribe with your machine and see results", file=sys.stderr)
+    _warn_if_public(args.host, args.port, "the page")
     # ours, whatever the user's Streamlit config says: no usage statistics, no browser, no watcher
     os.environ["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     sys.argv = ["streamlit", "run", str(Path(web.__file__)), "--server.address", args.host,

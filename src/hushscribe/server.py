@@ -1,0 +1,283 @@
+"""An OpenAI-compatible transcription server: `hushscribe serve` (FastAPI + uvicorn).
+
+Tools written against OpenAI's audio API switch to private transcription by changing one base URL.
+One model is loaded per process. Every request runs the same pipeline as the CLI in its own worker
+thread (decode from memory, VAD, text filters, formats); only recognition goes through
+`BatchingEngine`, one queue in front of the model that merges the segments of concurrent requests
+into shared batches.
+"""
+
+import hmac
+import io
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hushscribe import formats
+from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
+from hushscribe.errors import HushError
+from hushscribe.languages import LANGUAGE_NAMES
+from hushscribe.transcriber import TranscribeOptions, Transcriber
+
+log = logging.getLogger(__name__)
+
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")  # what tools send by default
+BATCH_WAIT_S = 0.005  # how long a lone request waits for company
+
+
+@dataclass
+class _Job:
+    segments: list[np.ndarray] | None  # None: a language detection on `audio`
+    options: RecognitionOptions | None
+    audio: np.ndarray | None = None
+    future: Future = field(default_factory=Future)
+
+
+class BatchingEngine:
+    """The Engine protocol in front of one real engine, shared by every request thread. Calls wait
+    in one queue; a single worker thread takes what is waiting (a lone call waits BATCH_WAIT_S for
+    company), merges the segments of calls with the same options into one recognize() and hands
+    each caller its own results."""
+
+    def __init__(self, engine: Engine, wait_s: float = BATCH_WAIT_S) -> None:
+        self.engine, self.wait_s = engine, wait_s
+        self.name, self.model_name, self.batch_size = engine.name, engine.model_name, engine.batch_size
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self.stats = {"batches": 0, "segments": 0, "most_calls_in_a_batch": 0}
+        threading.Thread(target=self._work, name="hushscribe-batcher", daemon=True).start()
+
+    def supports_language(self, language: str) -> bool:
+        return self.engine.supports_language(language)
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        return self._submit(_Job(None, None, audio))
+
+    def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
+        return self._submit(_Job(list(segments), options))
+
+    def _submit(self, job: _Job):
+        self._queue.put(job)
+        return job.future.result()
+
+    def _work(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            deadline = time.monotonic() + self.wait_s
+            while sum(len(j.segments or ()) for j in jobs) < self.batch_size:
+                try:
+                    jobs.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            for job in (j for j in jobs if j.segments is None):
+                self._run([job], lambda: [self.engine.detect_language(job.audio)])
+            groups: dict[RecognitionOptions, list[_Job]] = {}
+            for job in (j for j in jobs if j.segments is not None):
+                groups.setdefault(job.options, []).append(job)
+            for options, group in groups.items():
+                self._run(group, lambda: self._recognize(group, options))
+
+    def _recognize(self, group: list[_Job], options: RecognitionOptions) -> list:
+        segments = [s for job in group for s in job.segments]
+        results = self.engine.recognize(segments, options)
+        self.stats["batches"] += 1
+        self.stats["segments"] += len(segments)
+        self.stats["most_calls_in_a_batch"] = max(self.stats["most_calls_in_a_batch"], len(group))
+        out, start = [], 0
+        for job in group:
+            out.append(results[start:start + len(job.segments)])
+            start += len(job.segments)
+        return out
+
+    @staticmethod
+    def _run(jobs: list[_Job], work) -> None:
+        try:
+            for job, result in zip(jobs, work(), strict=True):
+                job.future.set_result(result)
+        except BaseException as exc:  # the callers re-raise it; the worker goes on
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+
+
+class ApiError(Exception):
+    """An error in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: int = 500 << 20):
+    """The FastAPI application around one loaded engine."""
+    batching = BatchingEngine(engine)
+    transcriber = Transcriber(batching)
+    served = batching.model_name
+    app = FastAPI(title="hushscribe", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        param = str(first.get("loc", ["", ""])[-1]) or None
+        message = f"{param}: {first.get('msg', 'invalid request')}" if param else "invalid request"
+        return JSONResponse(ApiError(400, message, param=param).body(), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(ApiError(exc.status_code, str(exc.detail)).body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.error("request failed: %s: %s", type(exc).__name__, exc)  # no transcript text, no trace to the client
+        return JSONResponse(ApiError(500, "internal server error", kind="server_error").body(), status_code=500)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        """Key check and size limit before the body is read."""
+        try:
+            if request.url.path.startswith("/v1/"):
+                _check_key(request.headers.get("authorization"), api_key)
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > max_upload_bytes + (64 << 10):
+                raise _too_large(max_upload_bytes)
+        except ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        return await call_next(request)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "engine": batching.name, "model": served, **batching.stats}
+
+    @app.get("/v1/models")
+    def models():
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "hushscribe"}
+                                           for name in (served, *OPENAI_MODEL_ALIASES)]}
+
+    @app.post("/v1/audio/transcriptions")
+    def transcriptions(
+        file: UploadFile = File(...),
+        model: str = Form(...),
+        language: str | None = Form(None),
+        prompt: str | None = Form(None),
+        response_format: str = Form("json"),
+        temperature: float = Form(0.0),  # accepted; decoding is greedy
+        timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
+    ):
+        _check_model(model, served)
+        if response_format not in RESPONSE_FORMATS:
+            raise ApiError(400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}",
+                           param="response_format")
+        granularities = set(timestamp_granularities or ["segment"])
+        if not granularities <= {"word", "segment"}:
+            raise ApiError(400, "timestamp_granularities[] takes 'word' and/or 'segment'",
+                           param="timestamp_granularities[]")
+        try:
+            options = transcriber.checked(TranscribeOptions(
+                language=language, context=prompt or None,
+                word_timestamps="word" in granularities and response_format == "verbose_json"))
+        except HushError as exc:
+            raise ApiError(400, str(exc), param="language") from None
+        data = _read_upload(file, max_upload_bytes)
+        upload = io.BytesIO(data)
+        upload.name = file.filename or "upload"
+        try:
+            transcript = transcriber.transcribe(upload, options)
+        except HushError as exc:
+            raise ApiError(400, str(exc), param="file", code="invalid_audio") from None
+        except Exception as exc:  # one line in our log, no trace to the client
+            log.error("transcription failed: %s: %s", type(exc).__name__, exc)
+            raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
+        finally:
+            del data, upload
+        if response_format == "json":
+            return {"text": transcript.text}
+        if response_format == "verbose_json":
+            return _verbose(transcript, granularities)
+        return PlainTextResponse(transcript.text if response_format == "text"
+                                 else formats.render(transcript, response_format))
+
+    @app.post("/v1/audio/translations")
+    def translations():
+        raise ApiError(400, "translation is not supported by this server: hushscribe transcribes in the language "
+                            "spoken; use /v1/audio/transcriptions", param="model", code="unsupported_endpoint")
+
+    return app
+
+
+def _check_key(header: str | None, api_key: str | None) -> None:
+    if not api_key:
+        return
+    if not header or not header.startswith("Bearer "):
+        raise ApiError(401, "missing API key: send the header 'Authorization: Bearer <key>'", code="invalid_api_key")
+    if not hmac.compare_digest(header.removeprefix("Bearer ").strip().encode(), api_key.encode()):
+        raise ApiError(401, "incorrect API key", code="invalid_api_key")
+
+
+def _check_model(model: str, served: str) -> None:
+    if model not in (served, *OPENAI_MODEL_ALIASES):
+        raise ApiError(404, f"the model '{model}' is not served here; this server runs '{served}' "
+                            f"(also answering to {', '.join(OPENAI_MODEL_ALIASES)}); start another with "
+                            "`hushscribe serve --model NAME` for a different one",
+                       param="model", code="model_not_found")
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the file is larger than this server's limit of {limit / (1 << 20):.0f} MB; "
+                         "split it or start the server with a higher --max-upload-mb", param="file",
+                    code="file_too_large")
+
+
+def _read_upload(file, limit: int) -> bytes:
+    """The upload's bytes, held in memory; Starlette's spooled copy (an unnamed temporary file past
+    1 MB) is closed, and so gone, at once."""
+    try:
+        data = file.file.read(limit + 1)
+    finally:
+        file.file.close()
+    if len(data) > limit:
+        raise _too_large(limit)
+    if not data:
+        raise ApiError(400, f"{file.filename or 'the upload'}: the file is empty (0 bytes); send a recording",
+                       param="file", code="invalid_audio")
+    return data
+
+
+def _verbose(transcript, granularities: set[str]) -> dict:
+    body = {
+        "task": "transcribe",
+        "language": LANGUAGE_NAMES.get(transcript.language or "", transcript.language or "").lower(),
+        "duration": round(transcript.duration, 3),
+        "text": transcript.text,
+    }
+    if "segment" in granularities:
+        body["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
+                             "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags}
+                            for i, s in enumerate(transcript.segments)]
+    if "word" in granularities:
+        body["words"] = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
+                         for s in transcript.segments for w in (s.words or ())]
+    return body
+
+
+def serve(engine: Engine, *, host: str, port: int, api_key: str | None, max_upload_mb: float) -> None:
+    import uvicorn
+
+    app = create_app(engine, api_key=api_key, max_upload_bytes=int(max_upload_mb * (1 << 20)))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)

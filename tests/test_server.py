@@ -1,0 +1,235 @@
+"""The OpenAI-compatible server, started for real (`hushscribe serve` in a subprocess on a free port)
+and called with the official `openai` client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+openai = pytest.importorskip("openai", reason="the server tests use the official openai client")
+pytest.importorskip("fastapi", reason="the server needs pip install 'hushscribe[server]'")
+
+from hushscribe.scoring import error_rate  # noqa: E402
+
+KEY = "test-key-5f1c"
+LIMIT_MB = 3
+# Whisper base on the 16 shortest shared clips, measured: mean token error 0.241; each clip's own
+# error at most 0.53, against at least 0.89 for any other clip's reference.
+CONCURRENT_MEAN_CEILING = 0.30
+OWN_CEILING = 0.6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health(base: str) -> dict:
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def start_server(*args: str):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hushscribe", "serve", "--port", str(port), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "HUSHSCRIBE_API_KEY": ""},
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.stdout.read()}")
+        try:
+            health(base)
+            return process, base
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError("the server did not start within 300 s")
+
+
+def stop(process) -> str:
+    process.terminate()
+    try:
+        out, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out
+
+
+@pytest.fixture(scope="module")
+def whisper_server():
+    process, base = start_server("--engine", "whisper", "--api-key", KEY, "--max-upload-mb", str(LIMIT_MB))
+    yield base
+    log = stop(process)
+    assert "Traceback" not in log, log
+
+
+@pytest.fixture(scope="module")
+def client(whisper_server):
+    return openai.OpenAI(base_url=f"{whisper_server}/v1", api_key=KEY, max_retries=0, timeout=600)
+
+
+def transcribe(client, path: Path, **kwargs):
+    with open(path, "rb") as f:
+        return client.audio.transcriptions.create(model="whisper-1", file=f, **kwargs)
+
+
+def test_every_response_format(client, clip):
+    row = clip("jfk")
+    text = transcribe(client, row["path"], response_format="json", temperature=0.2).text
+    assert error_rate(row["text"], text) < 0.1
+    assert transcribe(client, row["path"], response_format="text").strip() == text
+
+    for fmt in ("srt", "vtt"):
+        body = transcribe(client, row["path"], response_format=fmt)
+        assert body.startswith("WEBVTT" if fmt == "vtt" else "1\n")
+        cue_lines = [line for line in body.splitlines() if line and "-->" not in line
+                     and not line.isdigit() and line != "WEBVTT"]
+        assert " ".join(cue_lines) == text
+        assert body.count("-->") >= 2
+
+    verbose = transcribe(client, row["path"], response_format="verbose_json",
+                         timestamp_granularities=["word", "segment"])
+    assert verbose.text == text and verbose.language == "english"
+    assert abs(verbose.duration - row["duration_s"]) < 0.1
+    assert verbose.segments and all(0 <= s.start < s.end <= verbose.duration + 1e-3 for s in verbose.segments)
+    words = verbose.words
+    assert len(words) >= 20 and all(w.start <= w.end for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words) and words[-1].end <= verbose.duration + 1e-3
+    assert "country" in " ".join(w.word for w in words).lower()
+    segment_only = transcribe(client, row["path"], response_format="verbose_json")
+    assert segment_only.segments and not getattr(segment_only, "words", None)
+
+
+def test_prompt_and_language_are_used(client, clip):
+    row = clip("aishell1")
+    text = transcribe(client, row["path"], language="zh", prompt="交易").text
+    assert error_rate(row["text"], text) < 0.3
+
+
+def test_sixteen_concurrent_requests_each_get_their_own_transcript(client, whisper_server, manifest):
+    rows = sorted(manifest, key=lambda r: r["duration_s"])[:16]
+    before = health(whisper_server)["segments"]
+
+    def one(row):
+        language = "zh" if row["lang"] == "zh-en" else row["lang"]
+        return transcribe(client, row["path"], language=language).text
+
+    with ThreadPoolExecutor(16) as pool:
+        texts = list(pool.map(one, rows))
+    for i, (row, text) in enumerate(zip(rows, texts)):
+        errors = [error_rate(other["text"], text) for other in rows]
+        assert errors[i] < OWN_CEILING, (row["file"], text)
+        assert errors[i] == min(errors), (row["file"], text)  # not another request's transcript
+    assert error_rate([r["text"] for r in rows], texts) < CONCURRENT_MEAN_CEILING
+    assert health(whisper_server)["segments"] - before >= len(rows)
+
+
+def post_raw(base: str, path: str, *, key: str | None = KEY, body: bytes = b"", content_type: str = "") -> tuple:
+    request = urllib.request.Request(f"{base}{path}", data=body or None, method="POST" if body else "GET")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def error_of(call) -> tuple[int, dict]:
+    with pytest.raises(openai.APIStatusError) as info:
+        call()
+    return info.value.status_code, info.value.response.json()["error"]
+
+
+def test_bad_requests_get_openai_shaped_errors_and_the_server_goes_on(client, whisper_server, clip, tmp_path):
+    mp3 = tmp_path / "cut.mp3"
+    import av
+    import numpy as np
+
+    with av.open(str(mp3), "w") as container:  # a real mp3, then only its first 300 bytes
+        stream = container.add_stream("libmp3lame", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray((np.random.default_rng(0).standard_normal((1, 16000 * 3)) * 3000)
+                                           .astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    truncated = mp3.read_bytes()[:300]
+    cases = {
+        "empty": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("empty.wav", b"")), 400, "file"),
+        "text": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("notes.wav", b"hello " * 100)),
+                 400, "file"),
+        "truncated": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("cut.mp3", truncated)),
+                      400, "file"),
+        "oversize": (lambda: client.audio.transcriptions.create(
+            model="whisper-1", file=("big.wav", b"\0" * ((LIMIT_MB + 1) << 20))), 413, "file"),
+        "model": (lambda: client.audio.transcriptions.create(model="gpt-9", file=("a.wav", b"RIFF")), 404, "model"),
+        "format": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
+                                                              response_format="docx"), 400, "response_format"),
+        "language": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
+                                                                language="klingon"), 400, "language"),
+        "translation": (lambda: client.audio.translations.create(model="whisper-1", file=("a.wav", b"RIFF")), 400,
+                        "model"),
+    }
+    for name, (call, status, param) in cases.items():
+        got_status, error = error_of(call)
+        assert got_status == status, (name, error)
+        assert set(error) == {"message", "type", "param", "code"} and error["param"] == param, (name, error)
+        assert "Traceback" not in error["message"] and len(error["message"]) < 400, (name, error)
+    assert "empty" in error_of(cases["empty"][0])[1]["message"]
+
+    bad = openai.OpenAI(base_url=f"{whisper_server}/v1", api_key="wrong-key", max_retries=0)
+    status, error = error_of(lambda: bad.models.list())
+    assert status == 401 and error["code"] == "invalid_api_key"
+    status, body = post_raw(whisper_server, "/v1/models", key=None)  # the openai client always sends one
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+    status, body = post_raw(whisper_server, "/v1/audio/transcriptions", body=b"x" * 10,
+                            content_type="multipart/form-data; boundary=zz")
+    assert status == 400 and "error" in body
+
+    assert health(whisper_server)["status"] == "ok"  # still serving
+    assert error_rate(clip("jfk")["text"], transcribe(client, clip("jfk")["path"]).text) < 0.1
+    ids = [m.id for m in client.models.list().data]
+    assert ids[0] == "whisper-base" and "whisper-1" in ids
+
+
+def test_concurrent_requests_share_batches_on_the_qwen_engine(tiny_qwen, manifest):
+    """Requests arriving together are recognised in shared batches (the tiny random Qwen on the CPU:
+    its text is nonsense, so this checks the batching and that every request gets an answer)."""
+    process, base = start_server("--engine", "qwen", "--model", str(tiny_qwen), "--device", "cpu")
+    try:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=600)
+        rows = sorted(manifest, key=lambda r: r["duration_s"])[:8]
+        with ThreadPoolExecutor(8) as pool:
+            texts = list(pool.map(lambda r: transcribe(client, r["path"], language="en").text, rows))
+        assert len(texts) == 8 and all(isinstance(t, str) for t in texts)
+        stats = health(base)
+        assert stats["engine"] == "qwen" and stats["segments"] >= 8
+        assert stats["most_calls_in_a_batch"] >= 2, stats
+        assert stats["batches"] < stats["segments"]
+    finally:
+        log = stop(process)
+    assert "Traceback" not in log, log
+
+
+def test_serve_binds_to_loopback_by_default():
+    from hushscribe.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert args.host == "127.0.0.1" and args.port == 8000
