@@ -53,8 +53,8 @@ def server():
     process.wait(timeout=20)
 
 
-@pytest.fixture
-def browser(tmp_path):
+def start_browser(profile: Path):
+    """Headless Debian Chromium with everything that phones home switched off."""
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -62,9 +62,14 @@ def browser(tmp_path):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,2000", f"--user-data-dir={tmp_path / 'profile'}"):
+                 "--window-size=1400,2000", f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = start_browser(tmp_path / "profile")
     yield driver
     driver.quit()
 

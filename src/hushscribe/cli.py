@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
+                   "(without it, logs never hold transcript text)")
 
     w = commands.add_parser("web", help="the web page (Streamlit) on this machine")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
     s.add_argument("--model", help="model name or folder for the engine")
     s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    s.add_argument("--debug", action="store_true", help="log each segment's text to stderr (off: logs never "
+                   "hold transcript text)")
 
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
@@ -88,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "debug", False))
     try:
         if args.command == "models":
             return models_command(args)
@@ -104,8 +109,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _setup_logging(debug: bool) -> None:
+    """Warnings as one 'hushscribe: …' line on stderr; --debug adds our own debug lines (segment
+    texts among them), never other libraries'."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("hushscribe: %(message)s"))
+    logger = logging.getLogger("hushscribe")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
 def transcribe_command(args: argparse.Namespace) -> int:
+    from hushscribe import tempfiles
     from hushscribe.transcriber import TranscribeOptions, Transcriber
+
+    tempfiles.process_folder()  # libraries' temporary files go into a private folder, removed at exit
 
     formats = _parse_formats(args.formats)
     options = TranscribeOptions(

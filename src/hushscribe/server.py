@@ -8,9 +8,10 @@ into shared batches.
 """
 
 import hmac
-import io
 import logging
 import queue
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -22,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hushscribe import formats
+from hushscribe import formats, tempfiles
 from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
@@ -145,7 +146,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
-        log.error("request failed: %s: %s", type(exc).__name__, exc)  # no transcript text, no trace to the client
+        log.error("request failed: %s", type(exc).__name__)  # no content, no trace to the client
         return JSONResponse(ApiError(500, "internal server error", kind="server_error").body(), status_code=500)
 
     @app.middleware("http")
@@ -194,18 +195,15 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
                 word_timestamps="word" in granularities and response_format == "verbose_json"))
         except HushError as exc:
             raise ApiError(400, str(exc), param="language") from None
-        data = _read_upload(file, max_upload_bytes)
-        upload = io.BytesIO(data)
-        upload.name = file.filename or "upload"
-        try:
-            transcript = transcriber.transcribe(upload, options)
-        except HushError as exc:
-            raise ApiError(400, str(exc), param="file", code="invalid_audio") from None
-        except Exception as exc:  # one line in our log, no trace to the client
-            log.error("transcription failed: %s: %s", type(exc).__name__, exc)
-            raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
-        finally:
-            del data, upload
+        with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
+            path = _save_upload(file, folder, max_upload_bytes)
+            try:
+                transcript = transcriber.transcribe(path, options)
+            except HushError as exc:
+                raise ApiError(400, str(exc), param="file", code="invalid_audio") from None
+            except Exception as exc:  # one line in our log, no trace to the client
+                log.error("transcription failed: %s", type(exc).__name__)
+                raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
         if response_format == "json":
             return {"text": transcript.text}
         if response_format == "verbose_json":
@@ -244,19 +242,32 @@ def _too_large(limit: int) -> ApiError:
                     code="file_too_large")
 
 
-def _read_upload(file, limit: int) -> bytes:
-    """The upload's bytes, held in memory; Starlette's spooled copy (an unnamed temporary file past
-    1 MB) is closed, and so gone, at once."""
+def _save_upload(file, folder, limit: int):
+    """The upload copied into the job's private folder under its own file name (so messages name
+    it), at most `limit` bytes; Starlette's spooled copy is closed, and so gone, at once."""
+    from pathlib import Path
+
+    name = Path((file.filename or "").replace("\0", "")).name.strip()
+    if name in ("", ".", ".."):
+        name = "upload"
+    if len(name.encode()) > 200:  # file systems stop at 255 bytes
+        suffix = Path(name).suffix[:16]
+        name = name.encode()[:180].decode(errors="ignore") + suffix
+    path = folder / name
+    size = 0
     try:
-        data = file.file.read(limit + 1)
+        with open(path, "wb") as out:
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                out.write(chunk)
     finally:
         file.file.close()
-    if len(data) > limit:
-        raise _too_large(limit)
-    if not data:
-        raise ApiError(400, f"{file.filename or 'the upload'}: the file is empty (0 bytes); send a recording",
-                       param="file", code="invalid_audio")
-    return data
+    if size == 0:
+        raise ApiError(400, f"{name}: the file is empty (0 bytes); send a recording", param="file",
+                       code="invalid_audio")
+    return path
 
 
 def _verbose(transcript, granularities: set[str]) -> dict:
@@ -279,5 +290,11 @@ def _verbose(transcript, granularities: set[str]) -> dict:
 def serve(engine: Engine, *, host: str, port: int, api_key: str | None, max_upload_mb: float) -> None:
     import uvicorn
 
+    tempfiles.process_folder()  # private, and clears what a killed server left behind
+    # uvicorn hands SIGTERM back to the previous handler once it has shut down: make that an orderly
+    # exit, so that the private folder is removed (the default action would end the process at once)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = create_app(engine, api_key=api_key, max_upload_bytes=int(max_upload_mb * (1 << 20)))
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    # access_log off: request lines would name uploads; a stop waits at most 5 s for open connections
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
+                timeout_graceful_shutdown=5)

@@ -5,6 +5,7 @@ decode → VAD segments → batched recognition → text filters → Transcript
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from hushscribe.engines.base import Engine, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.languages import normalize_language
 from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class TranscriptStream:
         for i in range(0, len(self._spans), step):
             batch = self._spans[i:i + step]
             for segment in self._recognise_batch(batch, recognition_options, retry=True):
+                log.debug("%s %.2f-%.2f s [%s]: %s", self.source, segment.start, segment.end, segment.language,
+                          segment.text)  # transcript text: only with --debug
                 self._segments.append(segment)
                 self.done += 1
                 yield segment

@@ -102,6 +102,7 @@ def _silero():
     if spec is None or not spec.submodule_search_locations:
         raise HushError("the Silero VAD model is missing: the faster-whisper package is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "silero_vad_v6.onnx"
+    onnxruntime.disable_telemetry_events()  # besides ORT_DISABLE_TELEMETRY (set at import of hushscribe)
     options = onnxruntime.SessionOptions()
     options.inter_op_num_threads = options.intra_op_num_threads = 1
     options.log_severity_level = 4

@@ -81,9 +81,11 @@ def stem(name: str) -> str:
 
 
 def page() -> None:
+    from hushscribe import tempfiles
     from hushscribe.models import list_models
     from hushscribe.transcriber import TranscribeOptions
 
+    tempfiles.process_folder()  # uploads stay in memory; anything a library spools lands in a private folder
     st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
     st.title("hushscribe")
     st.caption("Private transcription: your recordings never leave this machine.")
