@@ -117,3 +117,21 @@ def test_a_broken_file_next_to_a_good_one(server, browser, clip, tmp_path):
     assert "broken.mp3" in errors
     text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
     assert error_rate(good["text"], text) <= EN_CEILING
+
+
+def test_bad_inputs_each_get_their_own_message(server, browser, tmp_path):
+    """Files from the bad-input corpus next to a good one: one error naming each bad file, and the
+    good one's transcript."""
+    from selenium.webdriver.common.by import By
+
+    from .bad_inputs import JFK_TEXT, build
+
+    cases = {c.name: c for c in build(tmp_path / "corpus")}
+    bad = ["notes.wav", "screen.mp4", "cut_header.mp3", "report.wav"]
+    transcribe_in_page(browser, server, [tmp_path / "corpus" / name for name in [*bad, "six_channels.wav"]])
+    errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]")]
+    for name in bad:
+        matching = [e for e in errors if name in e]
+        assert len(matching) == 1 and cases[name].message in matching[0], (name, errors)
+    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
+    assert error_rate(JFK_TEXT, text) <= 0.1
