@@ -67,22 +67,33 @@ WARM_UP_FRAMES = 125  # 4 s
 
 
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
-    """Silero speech probability for each 512-sample frame."""
-    frames = np.pad(audio, (0, (-len(audio)) % FRAME)).reshape(-1, FRAME)
-    context = np.zeros((len(frames), CONTEXT), np.float32)
-    context[1:] = frames[:-1, -CONTEXT:]
-    batch = np.concatenate([context, frames], axis=1)
-    starts = range(0, len(batch), BLOCK_FRAMES)
+    """Silero speech probability for each 512-sample frame (the last one zero-padded)."""
+    n_frames = -(-len(audio) // FRAME)
+    starts = range(0, n_frames, BLOCK_FRAMES)
 
     def block(start: int) -> np.ndarray:
         first = max(0, start - WARM_UP_FRAMES)
-        probs = _run_silero(batch[first:start + BLOCK_FRAMES])
-        return probs[start - first:]
+        return _run_silero(_frames_with_context(audio, first, min(n_frames, start + BLOCK_FRAMES)))[start - first:]
 
     if len(starts) == 1:
         return block(0)
     with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
         return np.concatenate(list(pool.map(block, starts)))
+
+
+def _frames_with_context(audio: np.ndarray, first: int, end: int) -> np.ndarray:
+    """Frames first..end-1 as Silero v6 reads them: each after the last 64 samples of the one
+    before (zeros before the start). Built per block, so no copy of the whole recording is made."""
+    piece = audio[first * FRAME:end * FRAME]
+    body = np.zeros((end - first) * FRAME, np.float32)
+    body[:len(piece)] = piece
+    body = body.reshape(-1, FRAME)
+    frames = np.zeros((end - first, CONTEXT + FRAME), np.float32)
+    frames[:, CONTEXT:] = body
+    frames[1:, :CONTEXT] = body[:-1, -CONTEXT:]
+    if first > 0:
+        frames[0, :CONTEXT] = audio[first * FRAME - CONTEXT:first * FRAME]
+    return frames
 
 
 def _run_silero(batch: np.ndarray) -> np.ndarray:
@@ -110,9 +121,16 @@ def _silero():
 
 
 def frame_levels_db(audio: np.ndarray) -> np.ndarray:
-    """Mean power of each 512-sample frame in dBFS."""
-    padded = np.pad(audio, (0, (-len(audio)) % FRAME)).reshape(-1, FRAME).astype(np.float64)
-    return 10 * np.log10(np.mean(padded**2, axis=1) + 1e-10)
+    """Mean power of each 512-sample frame in dBFS (computed a minute at a time: no full-size copy)."""
+    n_frames = -(-len(audio) // FRAME)
+    out = np.empty(n_frames)
+    for first in range(0, n_frames, BLOCK_FRAMES):
+        end = min(n_frames, first + BLOCK_FRAMES)
+        piece = np.zeros((end - first) * FRAME)
+        chunk = audio[first * FRAME:end * FRAME]
+        piece[:len(chunk)] = chunk
+        out[first:end] = np.mean(piece.reshape(-1, FRAME) ** 2, axis=1)
+    return 10 * np.log10(out + 1e-10)
 
 
 def active_frames(probs: np.ndarray, levels_db: np.ndarray, options: VadOptions = VadOptions()) -> np.ndarray:
