@@ -49,9 +49,11 @@ def test_segments_follow_vad_in_batches(clip):
     engine = RecordingEngine(batch_size=2)
     audio = speech_with_pauses([decode(clip(name)["path"]) for name in ("jfk", "librispeech", "deepspeech")])
     stream = Transcriber(engine).stream(audio, language="en", context="Kennedy")
-    assert stream.total == 3 and stream.duration == pytest.approx(len(audio) / SAMPLE_RATE)
-    seen = [(stream.done, segment) for segment in stream]
-    assert [done for done, _ in seen] == [1, 2, 3]  # `done` already counts the segment in hand
+    assert stream.duration == pytest.approx(len(audio) / SAMPLE_RATE)
+    seen = [(stream.done, stream.position, segment) for segment in stream]
+    assert stream.total == 3
+    assert [done for done, _, _ in seen] == [1, 2, 3]  # `done` already counts the segment in hand
+    assert [position for _, position, _ in seen] == [segment.end for _, _, segment in seen]
     transcript = stream.result()
     assert [len(c[0]) for c in engine.calls] == [2, 1]
     assert all(c[1].language == "en" and c[1].context == "Kennedy" for c in engine.calls)
@@ -117,3 +119,64 @@ def test_real_engine_on_silence_and_noise_says_nothing(transcriber):
     rng = np.random.default_rng(0)
     assert transcriber.transcribe(np.zeros(SAMPLE_RATE * 10, np.float32)).text == ""
     assert transcriber.transcribe((rng.standard_normal(SAMPLE_RATE * 10) * 0.02).astype(np.float32)).text == ""
+
+
+def _flac_with_speech_at(path, speech: np.ndarray, minutes: float, every_s: float) -> list[float]:
+    """A long FLAC of silence with `speech` every `every_s` seconds; returns where it starts."""
+    import av
+
+    total = int(minutes * 60 * SAMPLE_RATE)
+    starts = [t for t in np.arange(7.0, minutes * 60 - 20, every_s)]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
+        step = 60 * SAMPLE_RATE
+        for begin in range(0, total, step):
+            block = np.zeros(min(step, total - begin), np.float32)
+            for t in starts:
+                lo = int(t * SAMPLE_RATE) - begin
+                if -len(speech) < lo < len(block):
+                    piece = speech[max(0, -lo):len(block) - lo]
+                    block[max(0, lo):max(0, lo) + len(piece)] = piece
+            frame = av.AudioFrame.from_ndarray((block * 32767).astype(np.int16)[None], format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return starts
+
+
+def test_a_long_file_is_read_in_windows_with_the_right_times(clip, tmp_path, transcriber):
+    """25 min (three windows) with the same sentence every 4 min: each comes back, at its own time."""
+    from hushscribe.scoring import error_rate
+
+    row = clip("jfk")
+    path = tmp_path / "long.flac"
+    starts = _flac_with_speech_at(path, decode(row["path"]), 25, 240)
+    stream = transcriber.stream(path, language="en")
+    transcript = stream.result()
+    assert transcript.duration == pytest.approx(25 * 60, abs=0.1)
+    assert len(transcript.segments) == len(starts) == 7
+    for start, segment in zip(starts, transcript.segments):
+        assert abs(segment.start - start) < 1.0 and error_rate(row["text"], segment.text) < 0.1
+
+
+@pytest.mark.slow
+def test_a_three_hour_file_is_streamed_in_bounded_memory(clip, tmp_path):
+    """Peak memory for a 3 h recording stays near that of a short one (the audio alone would be
+    0.7 GB as float32)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "three_hours.flac"
+    _flac_with_speech_at(path, decode(clip("jfk")["path"]), 180, 1800)
+    probe = ("import resource, sys\nfrom hushscribe import Transcriber\nt = Transcriber('whisper')\n"
+             "t.transcribe(sys.argv[2], language='en')\n"
+             "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "n = len(t.transcribe(sys.argv[1], language='en').segments)\n"
+             "print(n, base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, str(path), str(clip("jfk")["path"])], capture_output=True,
+                         text=True, check=True).stdout.split()
+    segments, base_kb, peak_kb = (int(x) for x in out)
+    assert segments == 6
+    assert (peak_kb - base_kb) / 1024 < 250, f"peak grew by {(peak_kb - base_kb) / 1024:.0f} MB"

@@ -52,6 +52,18 @@ def decode(source: Source, filters: AudioFilters | None = None) -> np.ndarray:
 
     Raises HushError for anything that is not a readable recording with sound in it.
     """
+    seconds, chunks = open_stream(source, filters)
+    buffer = _Buffer(int(seconds * SAMPLE_RATE))
+    for chunk in chunks:
+        buffer.append(chunk)
+    return buffer.array()
+
+
+def open_stream(source: Source, filters: AudioFilters | None = None) -> tuple[float, Iterator[np.ndarray]]:
+    """Open and check `source` now (HushError for a missing, empty or unreadable file, or one with no
+    sound track); returns its length in seconds as the container states it (0 if unknown) and the
+    16 kHz mono float32 samples as an iterator of chunks, decoded as they are read, so that a long
+    recording need not be held whole. A truncated tail ends the iterator with what decoded."""
     name = source_name(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -73,29 +85,32 @@ def decode(source: Source, filters: AudioFilters | None = None) -> np.ndarray:
             "convert it to wav, mp3, m4a, flac or ogg and try again",
             source=name,
         ) from None
+    if not container.streams.audio:
+        container.close()
+        raise HushError("has no audio track; pick a file with sound", source=name)
+    seconds = container.duration / av.time_base if container.duration else 0.0
+    return max(seconds, 0.0), _samples(container, filters or AudioFilters(), name)
+
+
+def _samples(container, filters: AudioFilters, name: str) -> Iterator[np.ndarray]:
+    total = 0
     with container:
-        if not container.streams.audio:
-            raise HushError("has no audio track; pick a file with sound", source=name)
-        stream = container.streams.audio[0]
-        estimate = int((container.duration or 0) / av.time_base * SAMPLE_RATE) if container.duration else 0
-        buffer = _Buffer(estimate)
         try:
-            for chunk in _decoded_chunks(container, stream, filters or AudioFilters()):
-                buffer.append(chunk)
+            for chunk in _decoded_chunks(container, container.streams.audio[0], filters):
+                if not np.isfinite(chunk).all():
+                    # NaN/inf samples from broken float files would poison every model: silence them
+                    chunk = np.nan_to_num(chunk, nan=0.0, posinf=0.0, neginf=0.0)
+                total += len(chunk)
+                yield chunk
         except av.error.FFmpegError as exc:
-            if len(buffer) == 0:
+            if total == 0:
                 raise HushError(
                     f"the audio could not be decoded ({_reason(exc)}); the file may be damaged or truncated",
                     source=name,
                 ) from None
             # a truncated tail: keep what decoded, as ffmpeg itself does
-    audio = buffer.array()
-    if audio.size == 0:
+    if total == 0:
         raise HushError("contains no audio samples; the file may be damaged", source=name)
-    if not np.isfinite(audio).all():
-        # NaN/inf samples from broken float files would poison every model; treat them as silence
-        np.nan_to_num(audio, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return audio
 
 
 def duration(audio: np.ndarray) -> float:

@@ -247,12 +247,13 @@ def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: b
     started = time.perf_counter()
     stream = transcriber.stream(job.path, options)
     job.duration = stream.duration
-    with tqdm(total=stream.total, desc=job.path.name[:30], unit="seg", file=sys.stderr, disable=quiet,
+    # progress in seconds of the recording: a long one is segmented window by window as it goes
+    with tqdm(total=round(stream.duration), desc=job.path.name[:30], unit="s", file=sys.stderr, disable=quiet,
               leave=False, dynamic_ncols=True) as bar:
-        for segment in stream:
+        for _ in stream:
             elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{segment.end / max(elapsed, 1e-6):.1f}× realtime", refresh=False)
-            bar.update(1)
+            bar.set_postfix_str(f"{stream.position / max(elapsed, 1e-6):.1f}× realtime", refresh=False)
+            bar.update(max(0, round(stream.position) - bar.n))
     transcript = stream.result()
     if job.out_dir is None:
         sys.stdout.write(render(transcript, "txt", timestamps=timestamps))

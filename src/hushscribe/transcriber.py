@@ -61,31 +61,55 @@ class Transcriber:
 
     def stream(self, source: Source | np.ndarray, options: TranscribeOptions | None = None,
                **overrides) -> "TranscriptStream":
-        """Decode and segment now; recognise lazily while the caller iterates over the stream."""
+        """Open and check the source now (HushError for a bad one); decode, segment and recognise
+        lazily, a window of at most WINDOW_S at a time, while the caller iterates over the stream."""
         options = self.checked(replace(options or TranscribeOptions(), **overrides))
         started = time.perf_counter()
         if isinstance(source, np.ndarray):
-            name, samples = "<array>", _checked_array(source)
+            samples = _checked_array(source)
+            name, seconds, chunks = "<array>", len(samples) / SAMPLE_RATE, iter([samples])
         else:
-            name, samples = audio_mod.source_name(source), audio_mod.decode(source, options.filters)
-        spans = vad.split(samples, options.vad)
-        return TranscriptStream(self.engine, Path(name).name, samples, spans, options, started)
+            name = audio_mod.source_name(source)
+            seconds, chunks = audio_mod.open_stream(source, options.filters)
+        return TranscriptStream(self.engine, Path(name).name, seconds, _windows(chunks), options, started)
 
 
+# Long recordings are decoded, segmented and recognised in windows of about this long, cut at the
+# quietest 100 ms of their last CUT_SEARCH_S, so that memory stays bounded whatever the length.
+WINDOW_S = 600.0
+CUT_SEARCH_S = 30.0
 # A segment at least this long whose text loops is recognised again in two halves.
 MIN_RETRY_S = 8.0
+
+
+def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset in samples, samples) windows of the decoded stream."""
+    window, search = int(WINDOW_S * SAMPLE_RATE), int(CUT_SEARCH_S * SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    size = offset = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        while size >= window + search:
+            buffer = np.concatenate(pending)
+            cut = window - search + vad.quietest(buffer[window - search:window])
+            yield offset, buffer[:cut]
+            pending, size, offset = [buffer[cut:]], len(buffer) - cut, offset + cut
+    if size:
+        yield offset, np.concatenate(pending)
 
 
 class TranscriptStream:
     """Segments of one source as they are recognised; `result()` gathers the Transcript."""
 
-    def __init__(self, engine: Engine, source: str, samples: np.ndarray, spans: list[vad.Span],
+    def __init__(self, engine: Engine, source: str, seconds: float, windows: Iterator[tuple[int, np.ndarray]],
                  options: TranscribeOptions, started: float) -> None:
         self.engine, self.source, self.options = engine, source, options
-        self.duration = len(samples) / SAMPLE_RATE
-        self.total = len(spans)  # segments to recognise
-        self.done = 0
-        self._samples, self._spans, self._started = samples, spans, started
+        self.duration = seconds  # as the container states it; exact once the stream is read to the end
+        self.position = 0.0  # seconds of the recording done so far
+        self.total = 0  # speech segments found so far
+        self.done = 0  # of them recognised
+        self._windows, self._started = windows, started
         self._segments: list[Segment] = []
         self._iterator = self._recognise()
         self.language = options.language
@@ -109,28 +133,47 @@ class TranscriptStream:
         )
 
     def _recognise(self) -> Iterator[Segment]:
+        end = 0
+        for offset, samples in self._windows:
+            end = offset + len(samples)
+            spans = vad.split(samples, self.options.vad)
+            self.total += len(spans)
+            yield from _Window(self, offset, samples, spans).recognise()
+            self.position = end / SAMPLE_RATE
+        self.duration = end / SAMPLE_RATE
+
+
+class _Window:
+    """One window of a stream: its samples, speech spans and their recognition."""
+
+    def __init__(self, stream: TranscriptStream, offset: int, samples: np.ndarray, spans: list[vad.Span]) -> None:
+        self.stream, self.offset, self._samples, self._spans = stream, offset, samples, spans
+
+    def recognise(self) -> Iterator[Segment]:
+        stream = self.stream
         if not self._spans:
             return
-        if self.language is None:
-            self.language = self.engine.detect_language(self._speech_sample())
+        if stream.language is None:
+            stream.language = stream.engine.detect_language(self._speech_sample())
         recognition_options = RecognitionOptions(
-            language=self.language, context=self.options.context, word_timestamps=self.options.word_timestamps
+            language=stream.language, context=stream.options.context, word_timestamps=stream.options.word_timestamps
         )
-        step = max(1, self.engine.batch_size)
+        step = max(1, stream.engine.batch_size)
         for i in range(0, len(self._spans), step):
             batch = self._spans[i:i + step]
             for segment in self._recognise_batch(batch, recognition_options, retry=True):
-                log.debug("%s %.2f-%.2f s [%s]: %s", self.source, segment.start, segment.end, segment.language,
+                log.debug("%s %.2f-%.2f s [%s]: %s", stream.source, segment.start, segment.end, segment.language,
                           segment.text)  # transcript text: only with --debug
-                self._segments.append(segment)
-                self.done += 1
+                stream._segments.append(segment)
+                stream.done += 1
+                stream.position = segment.end
                 yield segment
 
     def _recognise_batch(self, spans: list[vad.Span], options: RecognitionOptions, *, retry: bool) -> list[Segment]:
-        results = self.engine.recognize([self._samples[s.start:s.end] for s in spans], options)
+        results = self.stream.engine.recognize([self._samples[s.start:s.end] for s in spans], options)
         segments = []
         for span, rec in zip(spans, results, strict=True):
-            segment = self._filtered(span, rec.text, rec.language or self.language, rec.flags, rec.words)
+            segment = self._filtered(span, rec.text, rec.language or self.stream.language, rec.flags, rec.words)
             if retry and FLAG_REPETITION in segment.flags and span.duration_s >= MIN_RETRY_S:
                 # models fall into loops far more often on long windows: try again as two halves
                 halves = self._recognise_batch(list(vad.halve(span, self._samples)), options, retry=False)
@@ -140,15 +183,16 @@ class TranscriptStream:
 
     def _filtered(self, span: vad.Span, raw: str, language: str | None, flags: list[str],
                   words: list[Word] | None) -> Segment:
+        options = self.stream.options
         clean, repaired = text.repair_repetitions(raw.strip())
         flags = list(flags) + ([FLAG_REPETITION] if repaired and FLAG_REPETITION not in flags else [])
-        clean = text.convert_script(clean, language, self.options.script)
-        if self.options.fix_de and language == "zh":
+        clean = text.convert_script(clean, language, options.script)
+        if options.fix_de and language == "zh":
             clean = text.fix_de(clean)
-        offset = span.start_s
-        shifted = [replace(w, start=w.start + offset, end=w.end + offset) for w in words] if words else None
-        return Segment(start=span.start_s, end=span.end_s, text=clean, language=language, flags=flags,
-                       words=shifted)
+        start = (self.offset + span.start) / SAMPLE_RATE
+        shifted = [replace(w, start=w.start + start, end=w.end + start) for w in words] if words else None
+        return Segment(start=start, end=(self.offset + span.end) / SAMPLE_RATE, text=clean, language=language,
+                       flags=flags, words=shifted)
 
     def _speech_sample(self, seconds: float = vad.MAX_SEGMENT_S) -> np.ndarray:
         """Up to `seconds` of speech from the start, for language detection."""

@@ -196,7 +196,7 @@ def _split_long(span: Span, audio: np.ndarray, limit: int) -> list[Span]:
     start = span.start
     while span.end - start > limit:
         lo, hi = start + limit // 2, start + limit
-        cut = lo + _quietest(audio[lo:hi])
+        cut = lo + quietest(audio[lo:hi])
         pieces.append(Span(start, cut))
         start = cut
     pieces.append(Span(start, span.end))
@@ -206,11 +206,11 @@ def _split_long(span: Span, audio: np.ndarray, limit: int) -> list[Span]:
 def halve(span: Span, audio: np.ndarray) -> tuple[Span, Span]:
     """Cut a segment in two at the quietest moment of its middle third."""
     third = (span.end - span.start) // 3
-    cut = span.start + third + _quietest(audio[span.start + third:span.end - third])
+    cut = span.start + third + quietest(audio[span.start + third:span.end - third])
     return Span(span.start, cut), Span(cut, span.end)
 
 
-def _quietest(audio: np.ndarray, window: int = SAMPLE_RATE // 10) -> int:
+def quietest(audio: np.ndarray, window: int = SAMPLE_RATE // 10) -> int:
     """Offset of the centre of the lowest-energy window (sliding, 10 ms hop)."""
     hop = SAMPLE_RATE // 100
     if len(audio) <= window:

@@ -155,8 +155,9 @@ def page() -> None:
                 stream = transcriber.stream(named(name, data), options)
                 for segment in stream:
                     speed = segment.end / max(time.perf_counter() - started, 1e-6)
-                    bar.progress(stream.done / max(stream.total, 1),
-                                 text=f"{name}: {stream.done}/{stream.total} segments, {speed:.1f}× realtime")
+                    bar.progress(min(1.0, stream.position / max(stream.duration, 1e-6)),
+                                 text=f"{name}: {stream.position:.0f} of {stream.duration:.0f} s, "
+                                      f"{speed:.1f}× realtime")
                 transcript = stream.result()
                 results[name] = {"transcript": transcript}
             except HushError as exc:
