@@ -9,6 +9,7 @@ _os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # onnxruntime (≥ 1.2x, Linux too) ships Microsoft 1DS telemetry that looks up
 # mobile.events.data.microsoft.com from a background thread; tests/test_privacy.py caught it.
 _os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+_os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray (hushscribe batch --ray) reports usage by default
 
 from hushscribe.errors import HushError  # noqa: E402
 from hushscribe.transcriber import TranscribeOptions, Transcriber  # noqa: E402

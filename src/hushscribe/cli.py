@@ -64,6 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
                    "(without it, logs never hold transcript text)")
 
+    b = commands.add_parser("batch", help="transcribe an archive: resumable, across GPUs and machines with Ray",
+                            description="Transcribe every recording under INPUT_DIR into OUT_DIR (mirroring the "
+                                        "tree), keeping OUT_DIR/_manifest.jsonl; running it again skips what is "
+                                        "done for unchanged files and retries what failed.")
+    b.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
+    b.add_argument("-o", "--output-dir", type=Path, required=True)
+    b.add_argument("-f", "--formats", default="txt,json", help=f"comma-separated: {','.join(FORMATS)} (default: txt,json)")
+    b.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en (default: auto)")
+    b.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
+    b.add_argument("--model", help="model name or folder for the engine")
+    b.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (Ray workers: auto)")
+    b.add_argument("--context", help="names and terms that help recognition")
+    b.add_argument("--script", choices=SCRIPTS, help="Chinese output script")
+    b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one on this machine, 'auto' or "
+                   "host:port joins a running cluster (default: no Ray, this process)")
+    b.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray worker (0: CPU workers)")
+    b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per Ray worker (default 2)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--debug", action="store_true", help="log each segment's text to stderr")
+
     w = commands.add_parser("web", help="the web page (Streamlit) on this machine")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8501)
@@ -100,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return web_command(args)
         if args.command == "serve":
             return serve_command(args)
+        if args.command == "batch":
+            return batch_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -151,6 +173,25 @@ def transcribe_command(args: argparse.Namespace) -> int:
     if len(jobs) > 1 or not args.quiet:
         print_summary(jobs)
     return EXIT_FAILED if any(job.error for job in jobs) else 0
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    from hushscribe import batch, tempfiles
+    from hushscribe.transcriber import TranscribeOptions
+
+    tempfiles.process_folder()
+    if args.ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise HushError("--ray needs Ray: pip install 'hushscribe[batch]'") from None
+    options = TranscribeOptions(language=normalize_language(args.language), script=args.script, context=args.context)
+    summary = batch.run_batch(args.input_dir, args.output_dir, formats=_parse_formats(args.formats), options=options,
+                              engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
+                              gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                              quiet=args.quiet)
+    batch.print_summary(summary)
+    return EXIT_FAILED if summary.failed else 0
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -1,0 +1,119 @@
+"""`hushscribe batch`: an archive of mixed files (some broken) through the in-process runner and a
+local Ray cluster, resumed, and with a Ray worker killed in the middle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hushscribe.batch import MANIFEST, run_batch
+from hushscribe.scoring import error_rate
+from hushscribe.transcriber import TranscribeOptions
+
+from .bad_inputs import JFK_TEXT, build
+
+FORMATS = ["txt", "json"]
+OPTIONS = TranscribeOptions()  # each file's language detected
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """The bad-input corpus in nested folders, plus the bundled samples: 21 files."""
+    root = tmp_path_factory.mktemp("archive")
+    cases = build(root / "2024" / "odd")
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    (root / "2025").mkdir()
+    shutil.copy(samples / "jfk.flac", root / "2025" / "jfk.flac")
+    shutil.copy(samples / "aishell_zh.wav", root / "aishell_zh.wav")
+    expected = {f"2024/odd/{c.name}": c.expect for c in cases}
+    expected.update({"2025/jfk.flac": "speech", "aishell_zh.wav": "chinese"})
+    return root, expected
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
+
+
+def check_outputs(out: Path, expected: dict[str, str]) -> None:
+    latest = {r["file"]: r for r in records(out)}
+    assert set(latest) == set(expected)
+    for name, expect in expected.items():
+        stem = out / Path(name).with_suffix("")
+        txt = stem.with_name(stem.name + ".txt")
+        if expect == "error":
+            assert latest[name]["status"] == "failed" and latest[name]["attempt"] == 2, name
+            assert Path(name).name in latest[name]["error"] and not txt.exists()
+            continue
+        assert latest[name]["status"] == "done" and txt.exists(), name
+        text = json.loads(stem.with_name(stem.name + ".json").read_text())["text"] if expect != "empty" else ""
+        if expect == "speech":
+            assert error_rate(JFK_TEXT, text) < 0.1, name
+        elif expect == "empty":
+            assert txt.read_text().strip() == ""
+        else:  # the Mandarin sample
+            assert sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= 8, text
+
+
+def test_in_process_then_resumed(archive, tmp_path):
+    root, expected = archive
+    out = tmp_path / "out"
+    summary = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    assert len(summary.done) == sum(e != "error" for e in expected.values())
+    assert set(summary.failed) == {n for n, e in expected.items() if e == "error"}
+    check_outputs(out, expected)
+
+    again = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    assert again.done == [] and len(again.skipped) == len(summary.done) and again.failed == summary.failed
+
+    changed = out / "2025" / "jfk.txt"
+    changed.unlink()  # an output gone: that file alone is done again
+    third = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    assert [i.relative for i in third.done] == ["2025/jfk.flac"] and changed.exists()
+
+
+ray = pytest.importorskip("ray", reason="the Ray runner needs pip install 'hushscribe[batch]'")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_with_a_worker_killed_midway_loses_nothing_and_writes_once(archive, tmp_path, local_ray):
+    root, expected = archive
+    out = tmp_path / "out"
+    lost = []
+
+    def kill_one_worker():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if (out / MANIFEST).exists() and sum(r["status"] == "done" for r in records(out)) >= 2:
+                actors = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                          if a["name"].startswith("hushscribe-worker")]
+                ray.kill(ray.get_actor(actors[0]["name"], namespace=actors[0]["namespace"]))
+                lost.append(actors[0]["name"])
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer.start()
+    summary = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", ray_address="local",
+                        cpus_per_worker=1, quiet=True)
+    killer.join(timeout=5)
+    assert lost, "no worker was killed"
+    check_outputs(out, expected)
+    done = Counter(r["file"] for r in records(out) if r["status"] == "done")
+    assert all(count == 1 for count in done.values())  # each good file written once
+    assert len(summary.done) == sum(e != "error" for e in expected.values())
+
+    again = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", ray_address="local",
+                      cpus_per_worker=1, quiet=True)
+    assert again.done == [] and again.seconds == 0
