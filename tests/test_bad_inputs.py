@@ -120,6 +120,7 @@ def test_http_api(corpus):
                     client.audio.transcriptions.create(model="whisper-1", file=upload, language="en")
                 error = info.value.response.json()["error"]
                 check_message(error["message"], case.name, case.message)
+                assert error["message"].startswith(f"{case.name}: ")  # no server-side path
                 assert error["param"] == "file"
                 continue
             text = client.audio.transcriptions.create(model="whisper-1", file=upload, language="en").text

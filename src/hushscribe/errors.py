@@ -10,5 +10,5 @@ class HushError(Exception):
     """
 
     def __init__(self, message: str, *, source: str | None = None) -> None:
-        self.source = source
+        self.source, self.detail = source, message  # which file, and what is wrong with it
         super().__init__(f"{source}: {message}" if source else message)

@@ -199,8 +199,9 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
             path = _save_upload(file, folder, max_upload_bytes)
             try:
                 transcript = transcriber.transcribe(path, options)
-            except HushError as exc:
-                raise ApiError(400, str(exc), param="file", code="invalid_audio") from None
+            except HushError as exc:  # named as the client named it, not by our private folder
+                message = f"{path.name}: {exc.detail}" if exc.source else str(exc)
+                raise ApiError(400, message, param="file", code="invalid_audio") from None
             except Exception as exc:  # one line in our log, no trace to the client
                 log.error("transcription failed: %s", type(exc).__name__)
                 raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
