@@ -84,16 +84,21 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 def _frames_with_context(audio: np.ndarray, first: int, end: int) -> np.ndarray:
     """Frames first..end-1 as Silero v6 reads them: each after the last 64 samples of the one
     before (zeros before the start). Built per block, so no copy of the whole recording is made."""
-    piece = audio[first * FRAME:end * FRAME]
-    body = np.zeros((end - first) * FRAME, np.float32)
-    body[:len(piece)] = piece
-    body = body.reshape(-1, FRAME)
+    body = _frames(audio, first, end)
     frames = np.zeros((end - first, CONTEXT + FRAME), np.float32)
     frames[:, CONTEXT:] = body
     frames[1:, :CONTEXT] = body[:-1, -CONTEXT:]
     if first > 0:
         frames[0, :CONTEXT] = audio[first * FRAME - CONTEXT:first * FRAME]
     return frames
+
+
+def _frames(audio: np.ndarray, first: int, end: int) -> np.ndarray:
+    """Frames first..end-1 of `audio` as a (frames, FRAME) float32 copy, the last one zero-padded."""
+    piece = audio[first * FRAME:end * FRAME]
+    frames = np.zeros((end - first) * FRAME, np.float32)
+    frames[:len(piece)] = piece
+    return frames.reshape(-1, FRAME)
 
 
 def _run_silero(batch: np.ndarray) -> np.ndarray:
@@ -126,10 +131,7 @@ def frame_levels_db(audio: np.ndarray) -> np.ndarray:
     out = np.empty(n_frames)
     for first in range(0, n_frames, BLOCK_FRAMES):
         end = min(n_frames, first + BLOCK_FRAMES)
-        piece = np.zeros((end - first) * FRAME)
-        chunk = audio[first * FRAME:end * FRAME]
-        piece[:len(chunk)] = chunk
-        out[first:end] = np.mean(piece.reshape(-1, FRAME) ** 2, axis=1)
+        out[first:end] = np.mean(_frames(audio, first, end).astype(np.float64) ** 2, axis=1)
     return 10 * np.log10(out + 1e-10)
 
 

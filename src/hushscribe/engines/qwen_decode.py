@@ -11,6 +11,7 @@ instead of ~1800, which took a batch-1 step from 5.6 to 3.2 ms and a batch-128 s
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -40,14 +41,14 @@ class StepGraph:
         self.pad = pad_id  # written after a row's stop token
         self.graph = None
         self._step_fn = _fused_step() if fuse else decode_step
-        self._prime(device, dtype, use_graph)
+        self._prime(device, dtype, use_graph, fuse)
 
-    def _prime(self, device, dtype, use_graph: bool) -> None:
+    def _prime(self, device, dtype, use_graph: bool, fuse: bool) -> None:
         """Allocate the cache with one prefill token, then capture the step (warm-up runs first)."""
         embeds = torch.zeros(self.batch, 1, self.model.config.text_config.hidden_size, device=device, dtype=dtype)
         self._forward(embeds, self.positions, self._prefill_mask(torch.ones(self.batch, 1, dtype=torch.bool,
                                                                             device=device)))
-        if self._step_fn is not decode_step:  # one compiled step serves every batch size and cache length
+        if fuse:  # one compiled step serves every batch size and cache length
             cache = [t for layer in self.cache.layers for t in (layer.keys, layer.values)]
             for tensor in (self.tokens, self.positions, self.mask, self.finished, *cache):
                 torch._dynamo.maybe_mark_dynamic(tensor, 0)
@@ -131,21 +132,16 @@ def decode_step(model, cache, tokens, positions, mask, finished, stop, pad: int)
     positions.add_(1)
 
 
-_FUSED = None
-
-
+@functools.cache
 def _fused_step():
     """decode_step through torch.compile: Inductor fuses the ~60 small kernels of each layer (norms,
     rotary, cache write, residuals) into a few, which is what bounds a step at small batches."""
-    global _FUSED
-    if _FUSED is None:
-        import torch._dynamo
+    import torch._dynamo
 
-        for name in ("recompile_limit", "cache_size_limit"):  # one compile per batch bucket and cache length
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, 64)
-        _FUSED = torch.compile(decode_step, fullgraph=True)
-    return _FUSED
+    for name in ("recompile_limit", "cache_size_limit"):  # one compile per model (and dtype) in a process
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 64)
+    return torch.compile(decode_step, fullgraph=True)
 
 
 def bucket(batch: int) -> int:
