@@ -115,7 +115,7 @@ Result = tuple[Item, object]  # (item, Transcript) or (item, "error message")
 
 
 class LocalRunner:
-    """The transcribe command's code path, in this process."""
+    """The transcribe command's code path, in this process; also each Ray worker (an actor)."""
 
     def __init__(self, engine: str, model: str | None, device: str, options) -> None:
         from hushscribe.transcriber import Transcriber
@@ -123,12 +123,16 @@ class LocalRunner:
         self.transcriber = Transcriber(engine, model=model, device=device)
         self.options = self.transcriber.checked(options)
 
+    def transcribe(self, path: Path | str):
+        """The Transcript of one file, or its error message."""
+        try:
+            return self.transcriber.transcribe(path, self.options)
+        except HushError as exc:
+            return str(exc)
+
     def run(self, items: list[Item]) -> Iterator[Result]:
         for item in items:
-            try:
-                yield item, self.transcriber.transcribe(item.path, self.options)
-            except HushError as exc:
-                yield item, str(exc)
+            yield item, self.transcribe(item.path)
 
     def close(self) -> None:
         pass
@@ -157,7 +161,7 @@ class RayRunner:
                 raise HushError("the Ray cluster has no GPU; use --gpus-per-worker 0 for CPU workers")
         else:
             count = max(1, int(resources.get("CPU", 1) // cpus_per_worker))
-        self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=cpus_per_worker)(_Worker)
+        self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=cpus_per_worker)(LocalRunner)
         self.args = (engine, model, device, options)
         self.workers = {f"hushscribe-worker-{i}": None for i in range(count)}
         self.started = 0
@@ -190,14 +194,13 @@ class RayRunner:
                 # the worker went away mid-file: a new one starts, and the file goes to the next free one
                 self.workers[name] = self._start(name)
                 item.lost += 1
-                if item.lost >= 2:
+                result = f"{item.relative}: the worker died twice on this file ({type(exc).__name__})"
+                if item.lost < 2:
+                    self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); {item.relative} goes to "
+                                        "another")
+                    queue.insert(0, item)
                     feed(name)
-                    yield item, f"{item.relative}: the worker died twice on this file ({type(exc).__name__})"
                     continue
-                self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); {item.relative} goes to another")
-                queue.insert(0, item)
-                feed(name)
-                continue
             feed(name)
             yield item, result
 
@@ -206,25 +209,12 @@ class RayRunner:
             self.ray.kill(worker)
 
 
-class _Worker:
-    """A Ray actor: one loaded model, whole files in, Transcripts (or the error message) out."""
-
-    def __init__(self, engine: str, model: str | None, device: str, options) -> None:
-        self.runner = LocalRunner(engine, model, device, options)
-
-    def transcribe(self, path: str):
-        try:
-            return self.runner.transcriber.transcribe(path, self.runner.options)
-        except HushError as exc:
-            return str(exc)
-
-
 # --- the driver -----------------------------------------------------------------------------------------------
 
 
 def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, engine: str = "auto",
               model: str | None = None, device: str = "auto", ray_address: str | None = None,
-              gpus_per_worker: float = 0, cpus_per_worker: float = 1, timestamps: bool = True,
+              gpus_per_worker: float = 0, cpus_per_worker: float = 2, timestamps: bool = True,
               quiet: bool = False) -> Summary:
     from tqdm import tqdm
 

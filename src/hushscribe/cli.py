@@ -46,9 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "one input and no -o/-f prints the transcript instead)")
     t.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
     t.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en, ja (default: auto)")
-    t.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
-    t.add_argument("--model", help="model name or folder for the engine")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    _engine_arguments(t)
     t.add_argument("--no-compile", dest="compile", action="store_false",
                    help="skip torch.compile of the Qwen decoder step: no 20-60 s warm-up, but each step "
                         "takes 1.4-1.7x as long (for short one-off jobs)")
@@ -61,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
-                   "(without it, logs never hold transcript text)")
 
     b = commands.add_parser("batch", help="transcribe an archive: resumable, across GPUs and machines with Ray",
                             description="Transcribe every recording under INPUT_DIR into OUT_DIR (mirroring the "
@@ -72,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output-dir", type=Path, required=True)
     b.add_argument("-f", "--formats", default="txt,json", help=f"comma-separated: {','.join(FORMATS)} (default: txt,json)")
     b.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en (default: auto)")
-    b.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
-    b.add_argument("--model", help="model name or folder for the engine")
-    b.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (Ray workers: auto)")
+    _engine_arguments(b)
     b.add_argument("--context", help="names and terms that help recognition")
     b.add_argument("--script", choices=SCRIPTS, help="Chinese output script")
     b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one on this machine, 'auto' or "
@@ -82,7 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray worker (0: CPU workers)")
     b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per Ray worker (default 2)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    b.add_argument("--debug", action="store_true", help="log each segment's text to stderr")
 
     w = commands.add_parser("web", help="the web page (Streamlit) on this machine")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -96,11 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--api-key", default=os.environ.get("HUSHSCRIBE_API_KEY"),
                    help="require 'Authorization: Bearer KEY' on every /v1 request (default: $HUSHSCRIBE_API_KEY)")
     s.add_argument("--max-upload-mb", type=float, default=500, help="largest upload accepted (default 500)")
-    s.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
-    s.add_argument("--model", help="model name or folder for the engine")
-    s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    s.add_argument("--debug", action="store_true", help="log each segment's text to stderr (off: logs never "
-                   "hold transcript text)")
+    _engine_arguments(s)
 
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
@@ -110,9 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
+    parser.add_argument("--model", help="model name or folder for the engine")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
+                        "(without it, logs never hold transcript text)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from hushscribe import tempfiles
+
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "debug", False))
+    tempfiles.process_folder()  # libraries' temporary files go into a private folder, removed at exit
     try:
         if args.command == "models":
             return models_command(args)
@@ -145,10 +145,7 @@ def _setup_logging(debug: bool) -> None:
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
-    from hushscribe import tempfiles
     from hushscribe.transcriber import TranscribeOptions, Transcriber
-
-    tempfiles.process_folder()  # libraries' temporary files go into a private folder, removed at exit
 
     formats = _parse_formats(args.formats)
     options = TranscribeOptions(
@@ -176,10 +173,9 @@ def transcribe_command(args: argparse.Namespace) -> int:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    from hushscribe import batch, tempfiles
+    from hushscribe import batch
     from hushscribe.transcriber import TranscribeOptions
 
-    tempfiles.process_folder()
     if args.ray:
         try:
             import ray  # noqa: F401
@@ -222,7 +218,6 @@ def _warn_if_public(host: str, port: int, what: str) -> None:
 
 
 def web_command(args: argparse.Namespace) -> int:
-
     try:
         from streamlit.web import cli as streamlit_cli
     except ImportError:
