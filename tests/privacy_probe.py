@@ -11,38 +11,18 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from tests.servers import free_port, wait_until_up  # noqa: E402
 
 
 def traced(out: Path, name: str, *args: str) -> list[str]:
     return ["strace", "-f", "-qq", "-s", "0", "-e", "trace=connect,sendto", "-o", str(out / f"{name}.strace"),
             sys.executable, "-m", "hushscribe", *args]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited: {process.stdout.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("the server did not start")
 
 
 def cli(out: Path, clip: Path, model: str | None) -> dict:
@@ -60,7 +40,7 @@ def api(out: Path, clip: Path, model: str | None) -> dict:
     server = subprocess.Popen(traced(out, "api", "serve", "--port", str(port), "--engine", "whisper"),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(f"http://127.0.0.1:{port}/health", server)
+        wait_until_up(f"http://127.0.0.1:{port}/health", server)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
         with open(clip, "rb") as f:
             text = client.audio.transcriptions.create(model="whisper-1", file=f).text
@@ -79,7 +59,6 @@ def stop(traced_server: subprocess.Popen) -> None:
 
 
 def web(out: Path, clip: Path, model: str | None) -> dict:
-    sys.path.insert(0, str(HERE.parent))
     from tests.test_web_browser import start_browser, transcribe_in_page
 
     port = free_port()
@@ -87,7 +66,7 @@ def web(out: Path, clip: Path, model: str | None) -> dict:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     browser = None
     try:
-        wait_for(f"http://127.0.0.1:{port}/_stcore/health", server)
+        wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", server)
         browser = start_browser(out / "profile")
         transcribe_in_page(browser, f"http://127.0.0.1:{port}", [clip])
         from selenium.webdriver.common.by import By

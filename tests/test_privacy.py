@@ -26,6 +26,8 @@ import pytest
 
 from hushscribe.scoring import error_rate
 
+from .bad_inputs import write_wav
+
 REPO = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).resolve().parent / "privacy_probe.py"
 
@@ -173,16 +175,6 @@ def read_clip(path: Path) -> np.ndarray:
     from hushscribe.audio import decode
 
     return decode(path)
-
-
-def write_wav(path: Path, audio: np.ndarray) -> None:
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_server_keeps_uploads_in_a_private_folder_and_a_killed_one_is_cleared(clip, tmp_path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 openai = pytest.importorskip("openai", reason="the server tests use the official openai client")
@@ -20,18 +19,15 @@ pytest.importorskip("fastapi", reason="the server needs pip install 'hushscribe[
 
 from hushscribe.scoring import error_rate  # noqa: E402
 
+from .bad_inputs import encode  # noqa: E402
+from .servers import free_port, wait_until_up  # noqa: E402
+
 KEY = "test-key-5f1c"
 LIMIT_MB = 3
 # Whisper base on the 16 shortest shared clips, measured: mean token error 0.241; each clip's own
 # error at most 0.53, against at least 0.89 for any other clip's reference.
 CONCURRENT_MEAN_CEILING = 0.30
 OWN_CEILING = 0.6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def health(base: str) -> dict:
@@ -47,17 +43,8 @@ def start_server(*args: str):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "HUSHSCRIBE_API_KEY": ""},
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.stdout.read()}")
-        try:
-            health(base)
-            return process, base
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise AssertionError("the server did not start within 300 s")
+    wait_until_up(f"{base}/health", process)
+    return process, base
 
 
 def stop(process) -> str:
@@ -159,17 +146,8 @@ def error_of(call) -> tuple[int, dict]:
 
 
 def test_bad_requests_get_openai_shaped_errors_and_the_server_goes_on(client, whisper_server, clip, tmp_path):
-    mp3 = tmp_path / "cut.mp3"
-    import av
-    import numpy as np
-
-    with av.open(str(mp3), "w") as container:  # a real mp3, then only its first 300 bytes
-        stream = container.add_stream("libmp3lame", rate=16000, layout="mono")
-        frame = av.AudioFrame.from_ndarray((np.random.default_rng(0).standard_normal((1, 16000 * 3)) * 3000)
-                                           .astype(np.int16), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    mp3 = tmp_path / "cut.mp3"  # a real mp3, then only its first 300 bytes
+    encode(mp3, np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1, "libmp3lame")
     truncated = mp3.read_bytes()[:300]
     cases = {
         "empty": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("empty.wav", b"")), 400, "file"),

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from hushscribe.scoring import error_rate
+
+from .servers import free_port, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -26,28 +25,13 @@ REPO = Path(__file__).resolve().parent.parent
 EN_CEILING = 0.062  # the CLI test's English ceiling (plain faster-whisper on the same weights)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "hushscribe", "web", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"hushscribe web did not start: {process.communicate()[0][-2000:]}")
+    wait_until_up(f"{url}/_stcore/health", process, seconds=60)
     yield url
     process.terminate()
     process.wait(timeout=20)
