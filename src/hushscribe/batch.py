@@ -150,10 +150,11 @@ class RayRunner:
         self.ray = ray
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False}
-            if address == "local":
-                ray.init(**kwargs)
-            else:
-                ray.init(address=address, **kwargs)
+            try:
+                ray.init(**kwargs) if address == "local" else ray.init(address=address, **kwargs)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise HushError(f"cannot reach the Ray cluster at '{address}' ({str(exc).splitlines()[0][:200]}); "
+                                "start one with `ray start --head`, or use --ray local") from None
         resources = ray.cluster_resources()
         if gpus_per_worker:
             count = int(resources.get("GPU", 0) // gpus_per_worker)
@@ -222,7 +223,11 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
 
     if not input_dir.is_dir():
         raise HushError(f"{input_dir}: not a folder; give the folder that holds the recordings")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HushError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}); choose another "
+                        "with -o") from None
     manifest = Manifest(out_dir)
     summary = Summary()
     items = walk(input_dir)
