@@ -10,6 +10,7 @@ from hushscribe import HushError, TranscribeOptions, Transcriber
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.scoring import error_rate
+from hushscribe.transcriber import prepare
 from hushscribe.transcript import FLAG_REPETITION
 
 
@@ -103,9 +104,12 @@ def test_real_engine_on_path_bytes_and_array_agree(transcriber, clip):
     from_path = transcriber.transcribe(row["path"], language="zh")
     from_bytes = transcriber.transcribe(row["path"].read_bytes(), language="zh")
     from_array = transcriber.transcribe(decode(row["path"]), TranscribeOptions(language="zh"))
-    assert from_path.text == from_bytes.text == from_array.text
+    prepared = prepare(row["path"])  # decoded and segmented first, as batch's CPU tasks do
+    from_prepared = transcriber.transcribe(prepared, language="zh")
+    assert from_path.text == from_bytes.text == from_array.text == from_prepared.text
     assert error_rate(row["text"], from_path.text) < 0.2
-    assert from_path.source == row["path"].name and from_array.source == "<array>"
+    assert from_path.source == from_prepared.source == row["path"].name and from_array.source == "<array>"
+    assert from_prepared.duration == pytest.approx(row["duration_s"], abs=0.01)
 
 
 def test_real_engine_script_choice(transcriber, clip):

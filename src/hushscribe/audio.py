@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Union
@@ -111,6 +112,18 @@ def _samples(container, filters: AudioFilters, name: str) -> Iterator[np.ndarray
             # a truncated tail: keep what decoded, as ffmpeg itself does
     if total == 0:
         raise HushError("contains no audio samples; the file may be damaged", source=name)
+
+
+def cpu_threads() -> int:
+    """Threads for CPU-heavy work: OMP_NUM_THREADS where it is set (Ray sets it to the cores a task
+    or worker was given), else every core this process may run on."""
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        threads = 0
+    if threads > 0:
+        return threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def duration(audio: np.ndarray) -> float:

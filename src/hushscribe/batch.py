@@ -2,11 +2,12 @@
 
 The driver walks the input tree, skips what the manifest (OUT/_manifest.jsonl) says is done for the
 same file contents, and hands files out longest first. Without Ray one Transcriber in this process
-does them (the `transcribe` code path, model loaded once). With Ray, one actor per GPU (or per N
-cores) holds a model and transcribes whole files; a free actor takes the next file, so actors
-finish together. Only the driver writes: outputs atomically, then one manifest line per file. An
-actor that dies costs only its file, which goes to another (a new actor replaces it); a file that
-fails is tried once more, then reported with its error.
+does them (the `transcribe` code path, model loaded once). With Ray, CPU tasks decode files and
+find their speech a few files ahead, and one actor per GPU (or per N cores) holds a model and
+recognises whole prepared files; a free actor takes the next one, so actors finish together. Only
+the driver writes: outputs atomically, then one manifest line per file. An actor that dies costs
+only its file, which goes to another (a new actor replaces it); a file that fails is tried once
+more, then reported with its error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -45,7 +47,8 @@ class Summary:
     skipped: list[Item] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # relative path → error
     audio_s: float = 0.0
-    seconds: float = 0.0
+    startup_s: float = 0.0  # loading the model(s) (files are decoded meanwhile)
+    seconds: float = 0.0  # transcribing, once loaded
 
 
 def walk(input_dir: Path) -> list[Item]:
@@ -115,18 +118,28 @@ Result = tuple[Item, object]  # (item, Transcript) or (item, "error message")
 
 
 class LocalRunner:
-    """The transcribe command's code path, in this process; also each Ray worker (an actor)."""
+    """The transcribe command's code path, in this process; also each Ray worker (an actor). A worker
+    given several files at once (`concurrent` > 1, one thread each) recognises their segments in
+    shared batches."""
 
-    def __init__(self, engine: str, model: str | None, device: str, options) -> None:
+    def __init__(self, engine: str, model: str | None, device: str, options, concurrent: int = 1) -> None:
+        from hushscribe.engines.batching import BatchingEngine
         from hushscribe.transcriber import Transcriber
 
         self.transcriber = Transcriber(engine, model=model, device=device)
+        if concurrent > 1:
+            self.transcriber = Transcriber(BatchingEngine(self.transcriber.engine))
         self.options = self.transcriber.checked(options)
+        self.ready_at = time.perf_counter()  # the model is loaded
 
-    def transcribe(self, path: Path | str):
-        """The Transcript of one file, or its error message."""
+    def ready(self) -> bool:
+        """For Ray: answers once the model is loaded."""
+        return True
+
+    def transcribe(self, source):
+        """The Transcript of one file (a path, or the file as prepare() made it), or its error message."""
         try:
-            return self.transcriber.transcribe(path, self.options)
+            return self.transcriber.transcribe(source, self.options)
         except HushError as exc:
             return str(exc)
 
@@ -138,13 +151,32 @@ class LocalRunner:
         pass
 
 
+def prepare_file(path: str, options) -> tuple[str | None, object]:
+    """A Ray CPU task: (None, the file decoded and cut into speech spans) or (its error, None)."""
+    from hushscribe.transcriber import prepare
+
+    try:
+        return None, prepare(path, options)
+    except HushError as exc:
+        return str(exc), None
+
+
+# A GPU worker recognises this many files at once: each brings a 10-minute window of segments at a
+# time (about 20), and together they fill the GPU's batches.
+FILES_PER_GPU_WORKER = 6
+# Files decoded ahead of the workers (being prepared or waiting), per file a worker holds: enough to
+# keep a GPU fed, few enough that memory stays bounded (a prepared hour is 230 MB of samples).
+PREPARED_PER_SLOT = 2
+
+
 class RayRunner:
-    """One actor per GPU (or per `cpus_per_worker` cores), each holding a model; the driver keeps
-    every actor busy with one file and replaces an actor that dies."""
+    """One actor per GPU (or per `cpus_per_worker` cores) holds a model; CPU tasks decode and segment
+    files ahead of them (one core each, wherever the cluster has one free). A free actor takes the
+    next prepared file; an actor that dies is replaced, and its file goes to the next free one."""
 
     def __init__(self, address: str, engine: str, model: str | None, device: str, options, *,
-                 gpus_per_worker: float, cpus_per_worker: float,
-                 on_worker_lost: Callable[[str], None] | None = None) -> None:
+                 gpus_per_worker: float | None, cpus_per_worker: float,
+                 on_worker_lost: Callable[[str], None] | None = None, worker: type = LocalRunner) -> None:
         import ray
 
         self.ray = ray
@@ -156,19 +188,29 @@ class RayRunner:
                 raise HushError(f"cannot reach the Ray cluster at '{address}' ({str(exc).splitlines()[0][:200]}); "
                                 "start one with `ray start --head`, or use --ray local") from None
         resources = ray.cluster_resources()
+        cpus = resources.get("CPU", 0)
+        if gpus_per_worker is None:  # a GPU each where there are GPUs
+            gpus_per_worker = 1 if resources.get("GPU", 0) >= 1 else 0
         if gpus_per_worker:
-            count = int(resources.get("GPU", 0) // gpus_per_worker)
+            count, actor_cpus, slots = int(resources.get("GPU", 0) // gpus_per_worker), 1, FILES_PER_GPU_WORKER
             if count == 0:
                 raise HushError("the Ray cluster has no GPU; use --gpus-per-worker 0 for CPU workers")
-        else:
-            count = max(1, int(resources.get("CPU", 1) // cpus_per_worker))
-        self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=cpus_per_worker)(LocalRunner)
-        self.args = (engine, model, device, options)
+        else:  # one core stays free for decoding
+            count, actor_cpus, slots = int((cpus - 1) // cpus_per_worker), cpus_per_worker, 1
+        if count == 0 or cpus < count * actor_cpus + 1:
+            raise HushError(f"the Ray cluster has {cpus:g} CPUs: too few for a worker and a core to decode "
+                            "with; lower --cpus-per-worker")
+        self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=actor_cpus, max_concurrency=slots)(worker)
+        self.prepare = ray.remote(num_cpus=1, num_returns=2, scheduling_strategy="SPREAD")(prepare_file)
+        self.args = (engine, model, device, options, slots)
+        self.slots = slots
+        self.options = options
         self.workers = {f"hushscribe-worker-{i}": None for i in range(count)}
         self.started = 0
         self.on_worker_lost = on_worker_lost or (lambda message: None)
         for name in self.workers:
             self.workers[name] = self._start(name)
+        self.ready_at: float | None = None  # once every worker has loaded its model (files are decoded meanwhile)
 
     def _start(self, name: str):
         self.started += 1
@@ -176,33 +218,63 @@ class RayRunner:
 
     def run(self, items: list[Item]) -> Iterator[Result]:
         ray = self.ray
-        queue = list(items)
-        running: dict = {}  # future → (worker name, item)
+        waiting = list(items)  # not yet sent to be prepared
+        preparing: dict = {}  # error ref → (item, prepared ref)
+        prepared: deque = deque()  # (item, prepared ref): ready for a worker
+        running: dict = {}  # result ref → (worker name, its actor, item, prepared ref)
+        idle = [name for name in self.workers for _ in range(self.slots)]  # a worker's free slots
 
-        def feed(name: str) -> None:
-            if queue:
-                item = queue.pop(0)
-                running[self.workers[name].transcribe.remote(str(item.path))] = (name, item)
+        def feed() -> None:
+            while waiting and len(preparing) + len(prepared) < PREPARED_PER_SLOT * self.slots * len(self.workers):
+                item = waiting.pop(0)
+                error, data = self.prepare.remote(str(item.path), self.options)
+                preparing[error] = (item, data)
+            while idle and prepared:
+                name = idle.pop(0)
+                item, data = prepared.popleft()
+                actor = self.workers[name]
+                running[actor.transcribe.remote(data)] = (name, actor, item, data)
 
-        for name in self.workers:
-            feed(name)
-        while running:
-            ready, _ = ray.wait(list(running), num_returns=1)
-            name, item = running.pop(ready[0])
+        if self.ready_at is None:  # decoding starts while the workers load their models
+            idle, held = [], idle
+            feed()
             try:
-                result = ray.get(ready[0])
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                # the worker went away mid-file: a new one starts, and the file goes to the next free one
-                self.workers[name] = self._start(name)
-                item.lost += 1
-                result = f"{item.relative}: the worker died twice on this file ({type(exc).__name__})"
-                if item.lost < 2:
-                    self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); {item.relative} goes to "
-                                        "another")
-                    queue.insert(0, item)
-                    feed(name)
+                self.ray.get([w.ready.remote() for w in self.workers.values()])
+            except ray.exceptions.RayError as exc:
+                raise HushError(f"the workers could not start: {_cause(exc)}") from None
+            self.ready_at, idle = time.perf_counter(), held
+        feed()
+        while preparing or running:
+            [ref], _ = ray.wait([*preparing, *running], num_returns=1)
+            if ref in preparing:
+                item, data = preparing.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the decoding process itself died
+                    result = f"{item.relative}: decoding failed ({_cause(exc)})"
+                if result is None:
+                    prepared.append((item, data))
+                    feed()
                     continue
-            feed(name)
+            else:
+                name, actor, item, data = running.pop(ref)
+                idle.append(name)
+                try:
+                    result = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                    # the worker went away mid-file: a new one starts (once, whichever of its files
+                    # tells first), and the file goes to the next free one
+                    if self.workers[name] is actor:
+                        self.workers[name] = self._start(name)
+                    item.lost += 1
+                    result = f"{item.relative}: the worker died twice on this file ({type(exc).__name__})"
+                    if item.lost < 2:
+                        self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); {item.relative} goes to "
+                                            "another")
+                        prepared.appendleft((item, data))
+                        feed()
+                        continue
+            feed()  # before handing the result over: the workers stay busy while the driver writes
             yield item, result
 
     def close(self) -> None:
@@ -210,13 +282,21 @@ class RayRunner:
             self.ray.kill(worker)
 
 
+def _cause(exc: Exception) -> str:
+    """The last line of a Ray error: the original exception, without Ray's traceback."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else type(exc).__name__
+
+
 # --- the driver -----------------------------------------------------------------------------------------------
 
 
 def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, engine: str = "auto",
               model: str | None = None, device: str = "auto", ray_address: str | None = None,
-              gpus_per_worker: float = 0, cpus_per_worker: float = 2, timestamps: bool = True,
-              quiet: bool = False) -> Summary:
+              gpus_per_worker: float | None = None, cpus_per_worker: float = 2, timestamps: bool = True,
+              quiet: bool = False, worker: type = LocalRunner) -> Summary:
+    """Transcribe what is left to do under `input_dir`; `worker` is the class that holds the model in
+    each worker (this process or a Ray actor): LocalRunner, or one that extends it."""
     from tqdm import tqdm
 
     from hushscribe import formats as formats_mod
@@ -243,18 +323,24 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
     todo.sort(key=lambda i: (-i.seconds, -i.size))  # longest first: the workers finish together
     if not todo:
         return summary
-    started = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=quiet, dynamic_ncols=True,
+               desc="loading the model")
     lost = (lambda message: bar.write(f"hushscribe: {message}"))
-    if ray_address:
-        runner = RayRunner(ray_address, engine, model, device, options, gpus_per_worker=gpus_per_worker,
-                           cpus_per_worker=cpus_per_worker, on_worker_lost=lost)
-    else:
-        runner = LocalRunner(engine, model, device, options)
+    started = time.perf_counter()
+    try:
+        if ray_address:
+            runner = RayRunner(ray_address, engine, model, device, options, gpus_per_worker=gpus_per_worker,
+                               cpus_per_worker=cpus_per_worker, on_worker_lost=lost, worker=worker)
+        else:
+            runner = worker(engine, model, device, options)
+    except BaseException:
+        bar.close()
+        raise
     try:
         while todo:
             retry = []
             for item, result in runner.run(todo):
+                bar.set_description("transcribing", refresh=False)
                 item.attempts += 1
                 record = {"file": item.relative, "size": item.size, "sha256": item.sha256,
                           "engine": engine, "model": model, "attempt": item.attempts}
@@ -280,14 +366,16 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
                                       "outputs": [p.relative_to(out_dir).as_posix()
                                                   for p in outputs_of(item, out_dir, formats)]})
                 bar.update(1)
-                elapsed = time.perf_counter() - started
+                elapsed = time.perf_counter() - runner.ready_at
                 bar.set_postfix_str(f"{summary.audio_s / 3600:.2f} h, {summary.audio_s / max(elapsed, 1e-6):.1f}× "
                                     "realtime", refresh=False)
             todo = retry
     finally:
         bar.close()
         runner.close()
-        summary.seconds = time.perf_counter() - started
+        if runner.ready_at is not None:
+            summary.startup_s = runner.ready_at - started
+            summary.seconds = time.perf_counter() - runner.ready_at
     return summary
 
 
@@ -295,7 +383,8 @@ def print_summary(summary: Summary) -> None:
     speed = f"{summary.audio_s / summary.seconds:.1f}×" if summary.seconds else "–"
     rows = [("transcribed", str(len(summary.done))), ("already done", str(len(summary.skipped))),
             ("failed", str(len(summary.failed))), ("audio", f"{summary.audio_s / 3600:.2f} h"),
-            ("time", f"{summary.seconds:.1f} s"), ("speed", f"{speed} realtime")]
+            ("start-up", f"{summary.startup_s:.1f} s"), ("time", f"{summary.seconds:.1f} s"),
+            ("speed", f"{speed} realtime")]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"  {key:<{width}}  {value}", file=sys.stderr)

@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--script", choices=SCRIPTS, help="Chinese output script")
     b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one on this machine, 'auto' or "
                    "host:port joins a running cluster (default: no Ray, this process)")
-    b.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray worker (0: CPU workers)")
-    b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per Ray worker (default 2)")
+    b.add_argument("--gpus-per-worker", type=float, default=None,
+                   help="GPUs per Ray worker (default: 1 where the cluster has GPUs; 0: CPU workers)")
+    b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per CPU worker (default 2)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     w = commands.add_parser("web", help="the web page (Streamlit) on this machine")

@@ -38,6 +38,9 @@ class TranscribeOptions:
     vad: vad.VadOptions = field(default_factory=vad.VadOptions)
 
 
+Window = tuple[int, np.ndarray, list[vad.Span]]  # offset in samples, samples, speech spans in them
+
+
 class Transcriber:
     """Holds one loaded engine; transcribe as many sources with it as you like."""
 
@@ -47,8 +50,9 @@ class Transcriber:
             engine = load_engine(engine, model=model, device=device, compile=compile)
         self.engine: Engine = engine
 
-    def transcribe(self, source: Source | np.ndarray, options: TranscribeOptions | None = None, **overrides) -> Transcript:
-        """Transcribe a path, bytes, file object or a 16 kHz mono float32 array."""
+    def transcribe(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
+                   **overrides) -> Transcript:
+        """Transcribe a path, bytes, file object, a 16 kHz mono float32 array, or what prepare() made."""
         return self.stream(source, options, **overrides).result()
 
     def checked(self, options: TranscribeOptions) -> TranscribeOptions:
@@ -59,19 +63,46 @@ class Transcriber:
         text.check_script(options.script)
         return replace(options, language=language)
 
-    def stream(self, source: Source | np.ndarray, options: TranscribeOptions | None = None,
+    def stream(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
                **overrides) -> "TranscriptStream":
         """Open and check the source now (HushError for a bad one); decode, segment and recognise
         lazily, a window of at most WINDOW_S at a time, while the caller iterates over the stream."""
         options = self.checked(replace(options or TranscribeOptions(), **overrides))
         started = time.perf_counter()
-        if isinstance(source, np.ndarray):
-            samples = _checked_array(source)
-            name, seconds, chunks = "<array>", len(samples) / SAMPLE_RATE, iter([samples])
-        else:
-            name = audio_mod.source_name(source)
-            seconds, chunks = audio_mod.open_stream(source, options.filters)
-        return TranscriptStream(self.engine, Path(name).name, seconds, _windows(chunks), options, started)
+        if isinstance(source, Prepared):
+            return TranscriptStream(self.engine, source.name, source.seconds, iter(source.windows), options, started)
+        name, seconds, windows = _opened(source, options)
+        return TranscriptStream(self.engine, name, seconds, windows, options, started)
+
+
+@dataclass
+class Prepared:
+    """A recording decoded and cut into speech spans: all that recognition needs, made without the
+    model (`hushscribe batch` makes these in CPU tasks that feed the GPU workers)."""
+
+    name: str
+    seconds: float
+    windows: list[Window]
+
+
+def prepare(source: Source | np.ndarray, options: TranscribeOptions | None = None) -> Prepared:
+    """Decode `source` whole and find its speech (HushError for a bad one); pass the result to
+    Transcriber.transcribe. Holds the whole recording in memory, unlike a stream."""
+    name, _, windows = _opened(source, options or TranscribeOptions())
+    windows = list(windows)
+    return Prepared(name, (windows[-1][0] + len(windows[-1][1])) / SAMPLE_RATE if windows else 0.0, windows)
+
+
+def _opened(source: Source | np.ndarray, options: TranscribeOptions) -> tuple[str, float, Iterator[Window]]:
+    """(file name, seconds as the container states them, lazy windows with their speech spans)."""
+    if isinstance(source, np.ndarray):
+        samples = _checked_array(source)
+        name, seconds, chunks = "<array>", len(samples) / SAMPLE_RATE, iter([samples])
+    else:
+        name = audio_mod.source_name(source)
+        seconds, chunks = audio_mod.open_stream(source, options.filters)
+    windows = ((offset, samples, vad.split(samples, options.vad)) for offset, samples in _windows(chunks))
+    return Path(name).name, seconds, windows
 
 
 # Long recordings are decoded, segmented and recognised in windows of about this long, cut at the
@@ -102,7 +133,7 @@ def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
 class TranscriptStream:
     """Segments of one source as they are recognised; `result()` gathers the Transcript."""
 
-    def __init__(self, engine: Engine, source: str, seconds: float, windows: Iterator[tuple[int, np.ndarray]],
+    def __init__(self, engine: Engine, source: str, seconds: float, windows: Iterator[Window],
                  options: TranscribeOptions, started: float) -> None:
         self.engine, self.source, self.options = engine, source, options
         self.duration = seconds  # as the container states it; exact once the stream is read to the end
@@ -134,9 +165,8 @@ class TranscriptStream:
 
     def _recognise(self) -> Iterator[Segment]:
         end = 0
-        for offset, samples in self._windows:
+        for offset, samples, spans in self._windows:
             end = offset + len(samples)
-            spans = vad.split(samples, self.options.vad)
             self.total += len(spans)
             yield from _Window(self, offset, samples, spans).recognise()
             self.position = end / SAMPLE_RATE

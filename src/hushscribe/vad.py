@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hushscribe.audio import SAMPLE_RATE
+from hushscribe.audio import SAMPLE_RATE, cpu_threads
 from hushscribe.errors import HushError
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
@@ -77,7 +76,7 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
     if len(starts) == 1:
         return block(0)
-    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(starts), cpu_threads())) as pool:
         return np.concatenate(list(pool.map(block, starts)))
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from hushscribe.audio import cpu_threads
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.text import join_texts
@@ -48,7 +48,7 @@ class WhisperEngine:
             device=kind,
             device_index=int(index or 0),
             compute_type="int8" if kind == "cpu" else "int8_float16",
-            cpu_threads=threads or os.cpu_count() or 1,
+            cpu_threads=threads or cpu_threads(),
             local_files_only=True,
         )
         tokenizer = self._model.hf_tokenizer

@@ -1,0 +1,89 @@
+"""One queue in front of one engine, shared by many threads (API requests, or the files a batch
+worker holds at once): calls that arrive together are recognised together, so a GPU sees full
+batches even when each caller brings only a few segments."""
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
+
+BATCH_WAIT_S = 0.005  # how long a lone call waits for company
+
+
+@dataclass
+class _Job:
+    segments: list[np.ndarray] | None  # None: a language detection on `audio`
+    options: RecognitionOptions | None
+    audio: np.ndarray | None = None
+    future: Future = field(default_factory=Future)
+
+
+class BatchingEngine:
+    """The Engine protocol in front of one real engine, shared by every request thread. Calls wait
+    in one queue; a single worker thread takes what is waiting (a lone call waits BATCH_WAIT_S for
+    company), merges the segments of calls with the same options into one recognize() and hands
+    each caller its own results."""
+
+    def __init__(self, engine: Engine, wait_s: float = BATCH_WAIT_S) -> None:
+        self.engine, self.wait_s = engine, wait_s
+        self.name, self.model_name, self.batch_size = engine.name, engine.model_name, engine.batch_size
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self.stats = {"batches": 0, "segments": 0, "most_calls_in_a_batch": 0}
+        threading.Thread(target=self._work, name="hushscribe-batcher", daemon=True).start()
+
+    def supports_language(self, language: str) -> bool:
+        return self.engine.supports_language(language)
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        return self._submit(_Job(None, None, audio))
+
+    def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
+        return self._submit(_Job(list(segments), options))
+
+    def _submit(self, job: _Job):
+        self._queue.put(job)
+        return job.future.result()
+
+    def _work(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            deadline = time.monotonic() + self.wait_s
+            while sum(len(j.segments or ()) for j in jobs) < self.batch_size:
+                try:
+                    jobs.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            for job in (j for j in jobs if j.segments is None):
+                self._run([job], lambda: [self.engine.detect_language(job.audio)])
+            groups: dict[RecognitionOptions, list[_Job]] = {}
+            for job in (j for j in jobs if j.segments is not None):
+                groups.setdefault(job.options, []).append(job)
+            for options, group in groups.items():
+                self._run(group, lambda: self._recognize(group, options))
+
+    def _recognize(self, group: list[_Job], options: RecognitionOptions) -> list:
+        segments = [s for job in group for s in job.segments]
+        results = self.engine.recognize(segments, options)
+        self.stats["batches"] += 1
+        self.stats["segments"] += len(segments)
+        self.stats["most_calls_in_a_batch"] = max(self.stats["most_calls_in_a_batch"], len(group))
+        out, start = [], 0
+        for job in group:
+            out.append(results[start:start + len(job.segments)])
+            start += len(job.segments)
+        return out
+
+    @staticmethod
+    def _run(jobs: list[_Job], work) -> None:
+        try:
+            for job, result in zip(jobs, work(), strict=True):
+                job.future.set_result(result)
+        except BaseException as exc:  # the callers re-raise it; the worker goes on
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
