@@ -117,3 +117,18 @@ def test_ray_with_a_worker_killed_midway_loses_nothing_and_writes_once(archive, 
     again = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", ray_address="local",
                       cpus_per_worker=1, quiet=True)
     assert again.done == [] and again.seconds == 0
+
+
+def test_an_unreachable_cluster_is_one_message_within_seconds(archive, tmp_path):
+    import subprocess
+    import sys
+
+    from .servers import free_port
+
+    root, _ = archive
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "hushscribe", "batch", str(root), "-o", str(tmp_path / "out"),
+                             "--ray", f"127.0.0.1:{free_port()}", "-q"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and time.monotonic() - started < 60
+    assert result.stderr.count("\n") == 1 and "cannot reach the Ray cluster at '127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr

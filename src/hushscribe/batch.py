@@ -181,6 +181,7 @@ class RayRunner:
 
         self.ray = ray
         if not ray.is_initialized():
+            _check_reachable(address)
             kwargs = {"include_dashboard": False, "log_to_driver": False}
             try:
                 ray.init(**kwargs) if address == "local" else ray.init(address=address, **kwargs)
@@ -280,6 +281,20 @@ class RayRunner:
     def close(self) -> None:
         for worker in self.workers.values():
             self.ray.kill(worker)
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster named as host:port must answer there within seconds (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address in ("local", "auto") or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise HushError(f"cannot reach the Ray cluster at '{address}' ({exc.strerror or exc}); start one with "
+                        "`ray start --head` there, or use --ray local") from None
 
 
 def _cause(exc: Exception) -> str:
