@@ -9,8 +9,9 @@ needed either. The graph is Resemblyzer's VoiceEncoder: LSTM(40→256, 3 layers)
 Linear(256→256) → ReLU → L2 normalisation. Input `mels` (batch, frames, 40) is the linear-power mel spectrogram
 hushscribe.speakers computes; output `embeddings` (batch, 256).
 
-With --check, the new file is compared with Resemblyzer itself (needs torch, librosa and resemblyzer installed) on
-random audio, and the reference embeddings for tests/data/speaker_reference.npz are written from a shared clip.
+With --check, the new file is compared with Resemblyzer itself (run it in a throwaway venv that has torch, librosa,
+resemblyzer and hushscribe's own dependencies) on random audio, and with --clip the reference embeddings for
+tests/data/speaker_reference.npz are written from a shared clip. Last run: mel 1.5e-7 relative, embeddings 4.6e-7.
 """
 
 from __future__ import annotations
