@@ -22,6 +22,7 @@ MAX_LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_S = 7.0
 MIN_CUE_S = 0.1  # keeps start < end after rounding to ms, and gives a zero-length segment a moment on screen
+MIN_PREFIXED_LINE_CHARS = 20  # a long speaker name must not squeeze the text out of a cue
 WORD_SEARCH_SLACK = 10  # how far past the last matched word a word's text may sit in the segment text
 
 # Where a cue or a line may break, best first. A break is a position between two characters.
@@ -46,6 +47,7 @@ class Cue:
     start: float  # seconds
     end: float
     text: str  # lines joined with "\n"
+    speaker: str | None = None  # the speaker's display name, when the transcript has speakers
 
 
 # --- times -------------------------------------------------------------------------------------------------------
@@ -240,40 +242,50 @@ def _fit_times(raw: list[tuple[int, int]], limit_ms: int | None, max_ms: int) ->
 
 
 def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES,
-         max_duration: float = MAX_CUE_S) -> list[Cue]:
+         max_duration: float = MAX_CUE_S, speaker_prefix: bool = False) -> list[Cue]:
     """Subtitle cues: at most `max_lines` lines of at most `max_line_chars` characters (every character counts as
     one, CJK included) and at most `max_duration` seconds each. Long segments are cut, preferably after sentence,
     then clause, then phrase punctuation, then at spaces; CJK text may be cut between any two characters; a Latin
     word is cut only if it alone is longer than a cue holds. Times come from the words where the segment has them,
     else from the segment's span shared out by character count. Cues are ordered, do not overlap, have
-    start < end and lie within [0, transcript.duration] (the last segment end when the duration is unknown)."""
-    pieces: list[tuple[float, float, str]] = []
+    start < end and lie within [0, transcript.duration] (the last segment end when the duration is unknown).
+    Each cue carries its segment's speaker name; with `speaker_prefix` its lines leave room for "Name: " in front."""
+    pieces: list[tuple[float, float, str, str | None]] = []
     for segment in transcript.segments:
         text = _normalise_space(segment.text)
         if not text:
             continue
+        speaker = transcript.speaker_name(segment)
+        width = max(MIN_PREFIXED_LINE_CHARS, max_line_chars - len(speaker) - 2) if speaker and speaker_prefix \
+            else max_line_chars
         times = _boundary_times(text, segment)
         classes = _break_classes(text)
-        for lo, hi, lines in _split_spans(text, times, classes, 0, len(text), max_line_chars, max_lines,
-                                          max_duration):
-            pieces.append((times[lo], times[hi], "\n".join(lines)))
+        for lo, hi, lines in _split_spans(text, times, classes, 0, len(text), width, max_lines, max_duration):
+            pieces.append((times[lo], times[hi], "\n".join(lines), speaker))
     limit_ms = _to_ms(transcript.duration) if transcript.duration > 0 else None
-    fitted = _fit_times([(_to_ms(s), _to_ms(e)) for s, e, _ in pieces], limit_ms, _to_ms(max_duration))
-    return [Cue(start / 1000, end / 1000, text) for (start, end), (_, _, text) in zip(fitted, pieces)]
+    fitted = _fit_times([(_to_ms(p[0]), _to_ms(p[1])) for p in pieces], limit_ms, _to_ms(max_duration))
+    return [Cue(start / 1000, end / 1000, text, speaker) for (start, end), (_, _, text, speaker) in zip(fitted, pieces)]
 
 
 # --- formats -----------------------------------------------------------------------------------------------------
 
 
+def _speaker_label(transcript: Transcript, speaker: str | None) -> str:
+    """"Name: " for a paragraph of a speaker, "" without speakers."""
+    return f"{transcript.speakers.get(speaker, speaker)}: " if speaker else ""
+
+
 def _render_txt(transcript: Transcript, timestamps: bool) -> str:
-    blocks = [f"[{format_timestamp(start, millis=False)}] {text}" if timestamps else text
-              for start, text in paragraphs(transcript.segments, transcript.language)]
+    blocks = [(f"[{format_timestamp(p.start, millis=False)}] " if timestamps else "")
+              + _speaker_label(transcript, p.speaker) + p.text
+              for p in paragraphs(transcript.segments, transcript.language)]
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
 def _render_srt(transcript: Transcript, timestamps: bool) -> str:
-    blocks = [f"{index}\n{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{cue.text}\n"
-              for index, cue in enumerate(cues(transcript), start=1)]
+    blocks = [f"{index}\n{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n"
+              f"{f'{cue.speaker}: ' if cue.speaker else ''}{cue.text}\n"
+              for index, cue in enumerate(cues(transcript, speaker_prefix=True), start=1)]
     return "\n".join(blocks)
 
 
@@ -283,7 +295,9 @@ def _vtt_escape(text: str) -> str:
 
 
 def _render_vtt(transcript: Transcript, timestamps: bool) -> str:
-    blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n{_vtt_escape(cue.text)}\n"
+    # a speaker is a WebVTT voice span, <v Name>, which players may show or style
+    blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n"
+              f"{f'<v {_vtt_escape(cue.speaker)}>' if cue.speaker else ''}{_vtt_escape(cue.text)}\n"
               for cue in cues(transcript)]
     return "\n".join(["WEBVTT\n", *blocks])
 
@@ -306,8 +320,13 @@ def _render_md(transcript: Transcript, timestamps: bool) -> str:
         f"language {transcript.language}" if transcript.language else "",
         " / ".join(part for part in (transcript.engine, transcript.model) if part),
     ) if part)
-    body = [(f"**[{format_timestamp(start, millis=False)}]** " if timestamps else "") + _md_plain(text)
-            for start, text in paragraphs(transcript.segments, transcript.language)]
+    body = []
+    speaker = None
+    for p in paragraphs(transcript.segments, transcript.language):
+        if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
+            body.append(f"### {_md_plain(transcript.speakers.get(p.speaker, p.speaker))}")
+        speaker = p.speaker
+        body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if timestamps else "") + _md_plain(p.text))
     return "\n\n".join([f"# {title}", about, *body]) + "\n"
 
 

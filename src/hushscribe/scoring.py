@@ -34,3 +34,63 @@ def error_rate(references: list[str] | str, hypotheses: list[str] | str) -> floa
     refs = [" ".join(tokens(r)) for r in references]
     hyps = [" ".join(tokens(h)) for h in hypotheses]
     return jiwer.wer(refs, hyps) if any(hyps) else 1.0
+
+
+def diarization_error_rate(reference: list[tuple[float, float, str]], hypothesis: list[tuple[float, float, str]],
+                           *, collar: float = 0.25, step: float = 0.01) -> float:
+    """(missed speech + false alarm + speaker confusion) / scored reference speech, on a `step`-second grid, under
+    the best one-to-one mapping of hypothesis speakers to reference speakers. Turns are (start, end, speaker) and do
+    not overlap within either list; time within `collar` seconds of a reference turn's start or end is not scored
+    (the NIST convention). Needs no jiwer; the mapping is searched exhaustively, so keep speakers to a handful."""
+    from itertools import permutations
+
+    import numpy as np
+
+    end = max([e for _, e, _ in reference + hypothesis], default=0.0)
+    n = int(np.ceil(end / step)) + 1
+
+    def frames(turns) -> tuple[np.ndarray, list[str]]:
+        names = sorted({s for _, _, s in turns})
+        labels = np.full(n, -1)
+        for start, stop, speaker in turns:
+            labels[round(start / step):round(stop / step)] = names.index(speaker)
+        return labels, names
+
+    ref, ref_names = frames(reference)
+    hyp, hyp_names = frames(hypothesis)
+    scored = np.ones(n, bool)
+    c = round(collar / step)
+    for start, stop, _ in reference:
+        for edge in (round(start / step), round(stop / step)):
+            scored[max(0, edge - c):edge + c] = False
+    ref, hyp = ref[scored], hyp[scored]
+    speech = np.count_nonzero(ref >= 0)
+    if speech == 0:
+        return 0.0 if np.count_nonzero(hyp >= 0) == 0 else 1.0
+    missed = np.count_nonzero((ref >= 0) & (hyp < 0))
+    false_alarm = np.count_nonzero((ref < 0) & (hyp >= 0))
+    both = (ref >= 0) & (hyp >= 0)
+    overlap = np.zeros((len(ref_names), len(hyp_names)), int)
+    np.add.at(overlap, (ref[both], hyp[both]), 1)
+    matched = _best_matching(overlap)
+    confusion = np.count_nonzero(both) - matched
+    return (missed + false_alarm + confusion) / speech
+
+
+def _best_matching(overlap) -> int:
+    """The largest total of `overlap[r, h]` over one-to-one pairings of rows and columns (exact, by dynamic
+    programming over the sets of columns used: fine for the dozen or so speakers a test has)."""
+    rows, cols = overlap.shape
+    if rows > cols:
+        overlap, rows, cols = overlap.T, cols, rows
+    best = {0: 0}  # columns used by the first rows → best total
+    for r in range(rows):
+        nxt: dict[int, int] = {}
+        for used, total in best.items():
+            for c in range(cols):
+                if not used >> c & 1:
+                    key, value = used | 1 << c, total + int(overlap[r, c])
+                    if value > nxt.get(key, -1):
+                        nxt[key] = value
+        best = nxt
+    return max(best.values(), default=0)

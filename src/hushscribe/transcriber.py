@@ -34,11 +34,14 @@ class TranscribeOptions:
     context: str | None = None  # names and terms to help recognition (hotwords)
     fix_de: bool = False  # repair 的/地/得 in Mandarin
     word_timestamps: bool = False
+    # who spoke when: None (off: costs nothing), "auto" (find how many), or the number of speakers
+    speakers: int | str | None = None
     filters: AudioFilters = field(default_factory=AudioFilters)
     vad: vad.VadOptions = field(default_factory=vad.VadOptions)
 
 
-Window = tuple[int, np.ndarray, list[vad.Span]]  # offset in samples, samples, speech spans in them
+# offset in samples, samples, speech spans in them, VAD activity per frame (for speaker labels)
+Window = tuple[int, np.ndarray, list[vad.Span], np.ndarray]
 
 
 class Transcriber:
@@ -61,7 +64,7 @@ class Transcriber:
         if language and not self.engine.supports_language(language):
             raise HushError(f"the {self.engine.name} engine does not know the language '{language}'")
         text.check_script(options.script)
-        return replace(options, language=language)
+        return replace(options, language=language, speakers=checked_speakers(options.speakers))
 
     def stream(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
                **overrides) -> "TranscriptStream":
@@ -101,8 +104,34 @@ def _opened(source: Source | np.ndarray, options: TranscribeOptions) -> tuple[st
     else:
         name = audio_mod.source_name(source)
         seconds, chunks = audio_mod.open_stream(source, options.filters)
-    windows = ((offset, samples, vad.split(samples, options.vad)) for offset, samples in _windows(chunks))
-    return Path(name).name, seconds, windows
+    return Path(name).name, seconds, (_segmented(offset, samples, options.vad) for offset, samples in _windows(chunks))
+
+
+def _segmented(offset: int, samples: np.ndarray, options: vad.VadOptions) -> Window:
+    active = vad.activity(samples, options)
+    return offset, samples, vad.split(samples, options, active), active
+
+
+MAX_SPEAKERS = 20
+
+
+def checked_speakers(value: int | str | None) -> int | str | None:
+    """A speakers option as TranscribeOptions keeps it: None (off), "auto", or a count; HushError otherwise.
+    Accepts what a surface passes on: "off", "auto", "3", 3."""
+    if isinstance(value, str):
+        value = value.strip().lower()
+        if value in ("", "off", "none"):
+            return None
+        if value == "auto":
+            return "auto"
+        if not value.isdigit():
+            raise HushError(f"speakers must be 'auto', 'off' or a number of speakers, not {value!r}")
+        value = int(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPEAKERS:
+        raise HushError(f"the number of speakers must be a whole number from 1 to {MAX_SPEAKERS}, not {value!r}")
+    return value
 
 
 # Long recordings are decoded, segmented and recognised in windows of about this long, cut at the
@@ -144,15 +173,24 @@ class TranscriptStream:
         self._segments: list[Segment] = []
         self._iterator = self._recognise()
         self.language = options.language
+        self._diarizer = None
+        if options.speakers is not None:
+            from hushscribe import speakers  # imported only when asked for: off costs nothing
+
+            self._diarizer = speakers.Diarizer(options.speakers)
 
     def __iter__(self) -> Iterator[Segment]:
-        """Yields every segment as it is recognised, empty ones (no speech found) included."""
+        """Yields every segment as it is recognised, empty ones (no speech found) included. Speakers are known
+        only once the whole recording is heard: these segments have none; `result()` labels (and splits) them."""
         return self._iterator
 
     def result(self) -> Transcript:
         for _ in self._iterator:
             pass
         segments = [s for s in self._segments if s.text]
+        speaker_names: dict[str, str] = {}
+        if self._diarizer is not None:
+            segments, speaker_names = self._labelled(segments)
         return Transcript(
             source=self.source,
             duration=self.duration,
@@ -161,12 +199,28 @@ class TranscriptStream:
             engine=self.engine.name,
             model=self.engine.model_name,
             processing_s=time.perf_counter() - self._started,
+            speakers=speaker_names,
         )
+
+    def _labelled(self, segments: list[Segment]) -> tuple[list[Segment], dict[str, str]]:
+        """Segments with speakers (split where the speaker changes) and the default names, "Speaker 1", …"""
+        from hushscribe import speakers
+
+        segments = speakers.label_segments(segments, self._diarizer.turns())
+        if not self.options.word_timestamps:  # asked of the engine only to split segments at the right word
+            segments = [replace(s, words=None) for s in segments]
+        ids = list(dict.fromkeys(s.speaker for s in segments if s.speaker))
+        ids.sort(key=lambda i: int(i[1:]))
+        return segments, {speaker: f"Speaker {n}" for n, speaker in enumerate(ids, start=1)}
 
     def _recognise(self) -> Iterator[Segment]:
         end = 0
-        for offset, samples, spans in self._windows:
+        for offset, samples, spans, active in self._windows:
             end = offset + len(samples)
+            if self._diarizer is not None:
+                from hushscribe import speakers
+
+                self._diarizer.add(samples, speakers.speech_spans(active, len(samples), self.options.vad), offset)
             self.total += len(spans)
             yield from _Window(self, offset, samples, spans).recognise()
             self.position = end / SAMPLE_RATE
@@ -186,7 +240,8 @@ class _Window:
         if stream.language is None:
             stream.language = stream.engine.detect_language(self._speech_sample())
         recognition_options = RecognitionOptions(
-            language=stream.language, context=stream.options.context, word_timestamps=stream.options.word_timestamps
+            language=stream.language, context=stream.options.context,
+            word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
         )
         step = max(1, stream.engine.batch_size)
         for i in range(0, len(self._spans), step):

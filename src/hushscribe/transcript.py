@@ -25,6 +25,7 @@ class Segment:
     language: str | None = None  # ISO code, e.g. "zh", "yue", "en"
     flags: list[str] = field(default_factory=list)
     words: list[Word] | None = None
+    speaker: str | None = None  # "S1", "S2", … (first to speak is S1) when speakers were asked for
 
 
 @dataclass
@@ -36,6 +37,28 @@ class Transcript:
     engine: str = ""
     model: str = ""
     processing_s: float = 0.0
+    # speaker id → the name every output shows ("S1" → "Speaker 1" until renamed); empty when speakers were off
+    speakers: dict[str, str] = field(default_factory=dict)
+
+    def speaker_name(self, segment: Segment) -> str | None:
+        return self.speakers.get(segment.speaker, segment.speaker) if segment.speaker else None
+
+    def rename_speakers(self, names: dict[str, str] | list[str]) -> None:
+        """Give speakers names: {"S1": "Ana", …}, or a list in order of first appearance (["Ana", "Ben"]).
+        HushError for a speaker the transcript does not have or an empty name."""
+        from hushscribe.errors import HushError
+
+        if not isinstance(names, dict):
+            if len(names) > len(self.speakers):
+                raise HushError(f"{len(names)} names given, but only {len(self.speakers)} speakers were found")
+            names = dict(zip(self.speakers, names))
+        for speaker, name in names.items():
+            if speaker not in self.speakers:
+                known = ", ".join(self.speakers) or "none"
+                raise HushError(f"there is no speaker {speaker!r} to rename (speakers: {known})")
+            if not name.strip() or "\n" in name:
+                raise HushError(f"a speaker name must be one line of text, not {name!r}")
+        self.speakers.update({speaker: name.strip() for speaker, name in names.items()})
 
     @property
     def text(self) -> str:
@@ -57,14 +80,30 @@ class Transcript:
             "model": self.model,
             "processing_s": round(self.processing_s, 3),
             "text": self.text,
-            "segments": [asdict(s) for s in self.segments],
+            **({"speakers": dict(self.speakers)} if self.speakers else {}),
+            "segments": [self._segment_dict(s) for s in self.segments],
         }
+
+    def _segment_dict(self, segment: Segment) -> dict:
+        fields = asdict(segment)
+        if segment.speaker is None:
+            del fields["speaker"]  # output without speakers stays as it was
+        else:
+            fields["speaker_name"] = self.speaker_name(segment)
+        return fields
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    start: float  # seconds
+    text: str
+    speaker: str | None = None  # the speaker id of every segment in it
 
 
 def paragraphs(segments: list[Segment], language: str | None = None, *, pause_s: float = 2.0,
-               max_chars: int = 400) -> list[tuple[float, str]]:
-    """Group segments into paragraphs: a new one after a pause longer than `pause_s` or once
-    a paragraph holds `max_chars` characters. Returns (start seconds, text) pairs."""
+               max_chars: int = 400) -> list[Paragraph]:
+    """Group segments into paragraphs: a new one when the speaker changes, after a pause longer than `pause_s` or
+    once a paragraph holds `max_chars` characters."""
     from hushscribe.text import join_texts
 
     groups: list[list[Segment]] = []
@@ -74,8 +113,10 @@ def paragraphs(segments: list[Segment], language: str | None = None, *, pause_s:
         if groups:
             last = groups[-1]
             size = sum(len(s.text) for s in last)
-            if seg.start - last[-1].end <= pause_s and size + len(seg.text) <= max_chars:
+            if (seg.start - last[-1].end <= pause_s and size + len(seg.text) <= max_chars
+                    and seg.speaker == last[-1].speaker):
                 last.append(seg)
                 continue
         groups.append([seg])
-    return [(g[0].start, join_texts([(s.text, s.language or language) for s in g])) for g in groups]
+    return [Paragraph(g[0].start, join_texts([(s.text, s.language or language) for s in g]), g[0].speaker)
+            for g in groups]

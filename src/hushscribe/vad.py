@@ -183,12 +183,20 @@ def segments_from_spans(spans: list[Span], audio: np.ndarray, options: VadOption
     return segments
 
 
-def split(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[Span]:
-    """Speech segments of `audio` (16 kHz mono), each at most `options.max_segment_s` long."""
+def split(audio: np.ndarray, options: VadOptions = VadOptions(), active: np.ndarray | None = None) -> list[Span]:
+    """Speech segments of `audio` (16 kHz mono), each at most `options.max_segment_s` long; pass `active`
+    (from activity()) when it is already known."""
     if len(audio) == 0:
         return []
-    active = active_frames(speech_probabilities(audio), frame_levels_db(audio), options)
+    active = activity(audio, options) if active is None else active
     return segments_from_spans(speech_spans(active, len(audio), options), audio, options)
+
+
+def activity(audio: np.ndarray, options: VadOptions = VadOptions()) -> np.ndarray:
+    """Active frames of `audio` (see active_frames): one bool per 512-sample frame."""
+    if len(audio) == 0:
+        return np.zeros(0, bool)
+    return active_frames(speech_probabilities(audio), frame_levels_db(audio), options)
 
 
 def _split_long(span: Span, audio: np.ndarray, limit: int) -> list[Span]:

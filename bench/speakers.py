@@ -1,0 +1,94 @@
+"""Speaker labels: speed of the diarization part alone, and DER / count found on conversations built from the
+shared clips (tests/conversations.py; truth known by construction).
+
+    python bench/speakers.py [--minutes 60] [--threads 2] [--conversations 8]
+
+Speed: an hour (by default) made by concatenating the shared clips with short pauses, through exactly what the
+transcriber adds when speakers are on: VAD activity is computed first and not timed (recognition needs it
+anyway); timed are the mel spectrograms, the encoder, clustering and turns. DER: missed + false alarm + confusion
+with a 0.25 s collar, reference speech from the same VAD on each single-voice clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--audio", type=Path, default=REPO.parent / "shared" / "audio")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--conversations", type=int, default=4, help="per speaker count and pause setting")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, set(range(args.threads))) if hasattr(os, "sched_setaffinity") else None
+
+    import numpy as np
+
+    from hushscribe import speakers, vad
+    from hushscribe.audio import SAMPLE_RATE
+    from hushscribe.scoring import diarization_error_rate
+    from tests.conversations import VOICES, conversation, voice
+
+    rows = [json.loads(line) for line in (args.audio / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    paths = [args.audio / next(r["file"] for r in rows if f in r["file"]) for f in VOICES]
+
+    # --- speed
+    pieces, total, gap = [], 0, np.zeros(SAMPLE_RATE // 2, np.float32)
+    while total < args.minutes * 60 * SAMPLE_RATE:
+        for path in paths:
+            pieces += [voice(path)[0], gap]
+            total += len(pieces[-2]) + len(gap)
+    samples = np.concatenate(pieces)[: int(args.minutes * 60 * SAMPLE_RATE)]
+    hours = len(samples) / SAMPLE_RATE / 3600
+    speakers.default_encoder()  # loading is once per process, not per hour
+    window = int(600 * SAMPLE_RATE)  # as the transcriber streams
+    actives = [vad.activity(samples[i:i + window]) for i in range(0, len(samples), window)]
+    started = time.perf_counter()
+    diarizer = speakers.Diarizer("auto")
+    for (i, active) in zip(range(0, len(samples), window), actives):
+        piece = samples[i:i + window]
+        diarizer.add(piece, speakers.speech_spans(active, len(piece)), i)
+    embedded = time.perf_counter()
+    turns = diarizer.turns()
+    done = time.perf_counter()
+    print(f"{hours * 60:.0f} min of audio, {args.threads} threads: embedding {(embedded - started) / hours:.1f} s/h, "
+          f"clustering + turns {(done - embedded) / hours:.1f} s/h, total {(done - started) / hours:.1f} s/h "
+          f"({len(diarizer._windows)} windows, {len({t.speaker for t in turns})} speakers found, "
+          f"{len(VOICES)} voices in the audio)")
+
+    # --- accuracy
+    rng = np.random.default_rng(1)
+    print("speakers  pauses   DER(count given)  DER(auto)  found by auto")
+    confusion = np.zeros((5, 8), int)
+    for n in (1, 2, 3, 4):
+        for pause in ((0.0, 0.0), (0.2, 0.8)):
+            known, auto, found = [], [], []
+            for seed in range(args.conversations):
+                who = rng.choice(len(paths), n, replace=False)
+                audio, reference = conversation([paths[i] for i in who], 12 if n > 1 else 4, pause_s=pause,
+                                                short_every=3, seed=seed)
+                d = speakers.Diarizer(n)
+                d.add(audio, speakers.speech_spans(vad.activity(audio), len(audio)))
+                for count, rates in ((n, known), ("auto", auto)):
+                    d.speakers = count
+                    turns = d.turns()
+                    rates.append(diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in turns]))
+                found.append(len({t.speaker for t in turns}))
+                confusion[n, min(found[-1], 7)] += 1
+            print(f"{n:8d}  {'0.2-0.8s' if pause[1] else 'none':8s} {np.mean(known):16.3f}  {np.mean(auto):9.3f}  "
+                  f"{found}")
+    print("count confusion (rows: true 1-4; columns: found 0-7)")
+    print(confusion[1:])
+
+
+if __name__ == "__main__":
+    main()
