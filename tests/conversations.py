@@ -69,3 +69,19 @@ def _merged(turns):
         else:
             out.append((start, end, who))
     return out
+
+
+def two_voices_file(manifest: list[dict], path: Path) -> list[tuple[float, float, str]]:
+    """Two English speakers taking 8 turns with short pauses, written to `path` (WAV); the reference turns."""
+    from .bad_inputs import write_wav
+
+    paths = [next(row["path"] for row in manifest if fragment in row["file"])
+             for fragment in ("librispeech_1995", "osr_us_000_0034")]
+    samples, reference = conversation(paths, 8, pause_s=(0.3, 0.8), seed=3)
+    write_wav(path, samples)
+    return reference
+
+
+def segment_turns(segments: list[dict]) -> list[tuple[float, float, str]]:
+    """Hypothesis turns from JSON segments (with `speaker`), for the diarization error rate."""
+    return [(s["start"], s["end"], s["speaker"]) for s in segments]

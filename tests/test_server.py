@@ -145,6 +145,26 @@ def error_of(call) -> tuple[int, dict]:
     return info.value.status_code, info.value.response.json()["error"]
 
 
+def test_speakers_field_labels_verbose_json_segments(client, manifest, tmp_path):
+    from hushscribe.scoring import diarization_error_rate
+
+    from .conversations import segment_turns, two_voices_file
+
+    audio = tmp_path / "interview.wav"
+    reference = two_voices_file(manifest, audio)
+    result = transcribe(client, audio, response_format="verbose_json", extra_body={"speakers": "2"})
+    segments = [s.model_dump() for s in result.segments]
+    assert {s["speaker"] for s in segments} == {"Speaker 1", "Speaker 2"}
+    assert diarization_error_rate(reference, segment_turns(segments)) < 0.15  # as the CLI (measured 0.086)
+    vtt = transcribe(client, audio, response_format="vtt", extra_body={"speakers": "auto"})
+    assert "<v Speaker 2>" in vtt
+    plain = transcribe(client, audio, response_format="verbose_json")  # off by default
+    assert all("speaker" not in s.model_dump() or s.model_dump()["speaker"] is None for s in plain.segments)
+    with pytest.raises(openai.BadRequestError) as error:
+        transcribe(client, audio, extra_body={"speakers": "many"})
+    assert error.value.body["param"] == "speakers" and "number of speakers" in error.value.body["message"]
+
+
 def test_bad_requests_get_openai_shaped_errors_and_the_server_goes_on(client, whisper_server, clip, tmp_path):
     mp3 = tmp_path / "cut.mp3"  # a real mp3, then only its first 300 bytes
     encode(mp3, np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1, "libmp3lame")

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
                    help="[HH:MM:SS] at the start of each paragraph in txt/md (default: on)")
     t.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
+    _speakers_argument(t)
     t.add_argument("--highpass", type=float, metavar="HZ", help="high-pass filter below HZ (e.g. 80) against rumble")
     t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_arguments(b)
     b.add_argument("--context", help="names and terms that help recognition")
     b.add_argument("--script", choices=SCRIPTS, help="Chinese output script")
+    _speakers_argument(b)
     b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one on this machine, 'auto' or "
                    "host:port joins a running cluster (default: no Ray, this process)")
     b.add_argument("--gpus-per-worker", type=float, default=None,
@@ -106,6 +108,11 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
                         "(without it, logs never hold transcript text)")
+
+
+def _speakers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speakers", default="off", metavar="auto|N|off",
+                        help="who spoke when: 'auto' finds how many, N if you know (default: off)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +153,12 @@ def _setup_logging(debug: bool) -> None:
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
-    from hushscribe.transcriber import TranscribeOptions, Transcriber
+    from hushscribe.transcriber import TranscribeOptions, Transcriber, checked_speakers
 
     formats = _parse_formats(args.formats)
     options = TranscribeOptions(
         language=normalize_language(args.language), script=args.script, context=args.context, fix_de=args.fix_de,
-        filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
+        speakers=checked_speakers(args.speakers), filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
     )
     jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     runnable = [job for job in jobs if job.error is None]
@@ -175,14 +182,15 @@ def transcribe_command(args: argparse.Namespace) -> int:
 
 def batch_command(args: argparse.Namespace) -> int:
     from hushscribe import batch
-    from hushscribe.transcriber import TranscribeOptions
+    from hushscribe.transcriber import TranscribeOptions, checked_speakers
 
     if args.ray:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise HushError("--ray needs Ray: pip install 'hushscribe[batch]'") from None
-    options = TranscribeOptions(language=normalize_language(args.language), script=args.script, context=args.context)
+    options = TranscribeOptions(language=normalize_language(args.language), script=args.script, context=args.context,
+                                speakers=checked_speakers(args.speakers))
     summary = batch.run_batch(args.input_dir, args.output_dir, formats=_parse_formats(args.formats), options=options,
                               engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,

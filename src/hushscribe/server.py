@@ -22,7 +22,7 @@ from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
-from hushscribe.transcriber import TranscribeOptions, Transcriber
+from hushscribe.transcriber import TranscribeOptions, Transcriber, checked_speakers
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         response_format: str = Form("json"),
         temperature: float = Form(0.0),  # accepted; decoding is greedy
         timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
+        speakers: str | None = Form(None),  # ours: "auto", a number, or "off" (the default)
     ):
         _check_model(model, served)
         if response_format not in RESPONSE_FORMATS:
@@ -110,8 +111,12 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
             raise ApiError(400, "timestamp_granularities[] takes 'word' and/or 'segment'",
                            param="timestamp_granularities[]")
         try:
+            speakers = checked_speakers(speakers)
+        except HushError as exc:
+            raise ApiError(400, str(exc), param="speakers") from None
+        try:
             options = transcriber.checked(TranscribeOptions(
-                language=language, context=prompt or None,
+                language=language, context=prompt or None, speakers=speakers,
                 word_timestamps="word" in granularities and response_format == "verbose_json"))
         except HushError as exc:
             raise ApiError(400, str(exc), param="language") from None
@@ -200,7 +205,8 @@ def _verbose(transcript, granularities: set[str]) -> dict:
     }
     if "segment" in granularities:
         body["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-                             "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags}
+                             "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags,
+                             **({"speaker": transcript.speaker_name(s)} if s.speaker else {})}
                             for i, s in enumerate(transcript.segments)]
     if "word" in granularities:
         body["words"] = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
