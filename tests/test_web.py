@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 pytest.importorskip("streamlit", reason="the web page needs Streamlit (pip install 'hushscribe[web]')")
 
 from hushscribe.transcript import Segment, Transcript  # noqa: E402
-from hushscribe.web import downloads, editable_text, waveform, with_edits, zip_of  # noqa: E402
+from hushscribe.web import downloads, editable_text, waveform, with_edits, with_names, zip_of  # noqa: E402
 
 WEB = __import__("hushscribe.web", fromlist=["web"]).__file__
 
@@ -44,6 +45,18 @@ def test_edits_that_change_the_line_count_keep_the_text():
     edited, aligned = with_edits(transcript, "Hello there.\nGeneral\nKenobi.")
     assert not aligned and edited.text == "Hello there. General Kenobi."
     assert edited.segments[0].start == 1.0 and edited.segments[0].end == 14.0
+
+
+def test_speaker_names_reach_every_download_and_leave_the_result_alone():
+    transcript = sample()
+    transcript.segments = [replace(transcript.segments[0], speaker="S1"), replace(transcript.segments[1], speaker="S2")]
+    transcript.speakers = {"S1": "Speaker 1", "S2": "Speaker 2"}
+    named = with_names(transcript, {"S1": "Ana", "S2": "  "})  # a blank name keeps the default
+    files = downloads(named, timestamps=True)
+    assert "[00:00:01] Ana: Hello there." in files["txt"] and "[00:00:09] Speaker 2: General Kenobi." in files["txt"]
+    assert "<v Ana>Hello there." in files["vtt"] and "Ana: Hello there." in files["srt"]
+    assert json.loads(files["json"])["segments"][0]["speaker_name"] == "Ana" and "### Ana" in files["md"]
+    assert transcript.speakers["S1"] == "Speaker 1"  # the kept result is not renamed under the page's feet
 
 
 def test_zip_holds_every_download():

@@ -58,7 +58,7 @@ def browser(tmp_path):
     driver.quit()
 
 
-def transcribe_in_page(browser, url: str, files: list[Path]):
+def transcribe_in_page(browser, url: str, files: list[Path], *, speakers: str = "off"):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -66,6 +66,8 @@ def transcribe_in_page(browser, url: str, files: list[Path]):
     browser.get(url)
     wait = WebDriverWait(browser, 180)
     wait.until(ready.presence_of_element_located((By.XPATH, "//*[contains(text(), 'ready (loaded in')]")))
+    if speakers != "off":
+        wait.until(ready.element_to_be_clickable((By.XPATH, f"//label[.//p[text()='{speakers}']]"))).click()
     upload = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
     upload.send_keys("\n".join(str(f) for f in files))
     button = wait.until(ready.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Transcribe']]")))
@@ -119,3 +121,22 @@ def test_bad_inputs_each_get_their_own_message(server, browser, tmp_path):
         assert len(matching) == 1 and cases[name].message in matching[0], (name, errors)
     text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
     assert error_rate(JFK_TEXT, text) <= 0.1
+
+
+def test_speakers_found_and_renamed_in_every_download(server, browser, manifest, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from .conversations import two_voices_file
+
+    audio = tmp_path / "interview.wav"
+    two_voices_file(manifest, audio)
+    transcribe_in_page(browser, server, [audio], speakers="auto")
+    wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])  # the page reruns
+    name = wait.until(lambda d: d.find_elements(By.XPATH, "//input[@aria-label='Speaker 1']"))[0]
+    name.send_keys("Ana", Keys.ENTER)
+    preview = wait.until(lambda d: [t for t in (c.text for c in d.find_elements(By.TAG_NAME, "code")) if "Ana:" in t])[0]
+    assert "Speaker 2:" in preview and "Speaker 1:" not in preview
+    assert preview.count("Ana:") >= 2  # the first voice has several turns

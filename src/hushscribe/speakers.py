@@ -24,14 +24,13 @@ of first appearance.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from hushscribe import vad
-from hushscribe.audio import SAMPLE_RATE
+from hushscribe.audio import SAMPLE_RATE, cpu_threads
 from hushscribe.errors import HushError
 from hushscribe.transcript import Segment
 
@@ -124,7 +123,7 @@ class SpeakerEncoder:
             raise HushError(f"the speaker model is missing ({path}); reinstall hushscribe")
         onnxruntime.disable_telemetry_events()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = cpu_threads()
         options.log_severity_level = 4
         providers = ["CPUExecutionProvider"]
         if device in ("auto", "cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():

@@ -22,6 +22,7 @@ from hushscribe.transcript import Transcript
 
 UPLOAD_TYPES = ["wav", "mp3", "m4a", "flac", "ogg", "opus", "webm", "mp4", "mkv", "mov"]
 WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
+SPEAKER_CHOICES = ["off", "auto", "2", "3", "4", "5", "6"]
 MIME = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json",
         "md": "text/markdown"}
 
@@ -48,6 +49,13 @@ def with_edits(transcript: Transcript, edited: str) -> tuple[Transcript, bool]:
         return transcript, not edited.strip()
     merged = replace(segments[0], end=segments[-1].end, text=" ".join(line for line in lines if line), words=None)
     return replace(transcript, segments=[merged]), False
+
+
+def with_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
+    """The transcript with speakers renamed ({"S1": "Ana"}); a blank name keeps the speaker's default."""
+    renamed = replace(transcript, speakers=dict(transcript.speakers))
+    renamed.rename_speakers({speaker: name for speaker, name in names.items() if name.strip()})
+    return renamed
 
 
 def editable_text(transcript: Transcript) -> str:
@@ -83,7 +91,7 @@ def stem(name: str) -> str:
 def page() -> None:
     from hushscribe import tempfiles
     from hushscribe.models import list_models
-    from hushscribe.transcriber import TranscribeOptions
+    from hushscribe.transcriber import TranscribeOptions, checked_speakers
 
     tempfiles.process_folder()  # uploads stay in memory; anything a library spools lands in a private folder
     st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
@@ -104,6 +112,8 @@ def page() -> None:
         script = st.radio("Chinese script", ["simplified", "traditional"], horizontal=True)
         timestamps = st.checkbox("Paragraph timestamps", value=True)
         context = st.text_area("Context / hotwords", placeholder="names and terms, e.g. Dr. Chan, 七牛, Qwen")
+        speakers = st.radio("Speakers", SPEAKER_CHOICES, horizontal=True,
+                            help="who spoke when: 'auto' finds how many; a number if you know it")
         fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
         highpass = st.checkbox("High-pass filter (80 Hz)")
         normalize = st.checkbox("Normalise loudness")
@@ -134,7 +144,7 @@ def page() -> None:
 
     options = TranscribeOptions(
         language=None if language == "auto" else language, script=script, context=context or None, fix_de=fix_de,
-        filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
+        speakers=checked_speakers(speakers), filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
     )
     results: dict[str, dict] = st.session_state.setdefault("results", {})
     if st.session_state.get("cancel"):
@@ -177,6 +187,13 @@ def page() -> None:
         final, aligned = with_edits(transcript, edited)
         if not aligned:
             st.warning("The number of lines changed: the downloads carry your text, subtitles as one cue.")
+        if final.speakers:
+            st.caption("Speaker names (every download uses them)")
+            columns = st.columns(min(len(final.speakers), 4))
+            names = {speaker: columns[i % len(columns)].text_input(default, key=f"name-{name}-{speaker}",
+                                                                   placeholder=default)
+                     for i, (speaker, default) in enumerate(final.speakers.items())}
+            final = with_names(final, names)
         st.code(render(final, "txt", timestamps=timestamps), language=None, wrap_lines=True)
         files = {f"{stem(name)}.{fmt}": content for fmt, content in downloads(final, timestamps=timestamps).items()}
         columns = st.columns(len(files) + 1)
