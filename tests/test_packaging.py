@@ -56,3 +56,17 @@ def test_a_damaged_model_is_rebuilt(tmp_path, monkeypatch):
 def test_console_script_is_declared():
     scripts = {e.name: e.value for e in metadata.entry_points(group="console_scripts")}
     assert scripts.get("hushscribe") == "hushscribe.cli:main"
+
+
+def test_the_wheel_carries_the_speaker_model_and_its_licence(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(root)], check=True, timeout=300)
+    names = zipfile.ZipFile(next(tmp_path.glob("hushscribe-*.whl"))).namelist()
+    for asset in ("speaker_encoder.onnx", "LICENSE.resemblyzer", "NOTICE"):
+        assert f"hushscribe/assets/{asset}" in names, names
