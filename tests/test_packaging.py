@@ -68,5 +68,5 @@ def test_the_wheel_carries_the_speaker_model_and_its_licence(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(root)], check=True, timeout=300)
     names = zipfile.ZipFile(next(tmp_path.glob("hushscribe-*.whl"))).namelist()
-    for asset in ("speaker_encoder.onnx", "LICENSE.resemblyzer", "NOTICE"):
+    for asset in ("speaker_encoder.onnx", "speaker_encoder.npz", "LICENSE.resemblyzer", "NOTICE"):
         assert f"hushscribe/assets/{asset}" in names, names

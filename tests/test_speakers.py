@@ -24,13 +24,30 @@ def test_mel_filters_match_librosa():
     assert filters.sum(axis=1)[:3] == pytest.approx([0.02480904] * 3, rel=1e-5)
 
 
-def test_embeddings_match_resemblyzer(clip):
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("encoder", [
+    "onnx", "torch-cpu",
+    pytest.param("torch-cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")]),
+])
+def test_embeddings_match_resemblyzer(clip, encoder):
     """tests/data/speaker_reference.npz holds Resemblyzer 0.1.4's own embeddings (librosa mel + torch) of 1.6 s
-    windows of a LibriSpeech clip, written by tools/convert_speaker_encoder.py --check."""
+    windows of a LibriSpeech clip, written by tools/convert_speaker_encoder.py --check. The ONNX file runs on the
+    CPU; its torch twin (the .npz weights) runs where recognition runs on a GPU."""
+    if encoder.startswith("torch"):
+        pytest.importorskip("torch", reason="the GPU encoder needs torch (pip install 'hushscribe[qwen]')")
     reference = np.load(REFERENCE)
     mel = speakers.mel_power(decode(clip("librispeech_1995")["path"]))
     windows = np.stack([mel[s:s + speakers.WINDOW_FRAMES] for s in reference["starts"]])
-    ours = speakers.default_encoder().embed(windows)
+    make = {"onnx": lambda: speakers.default_encoder("cpu"), "torch-cpu": lambda: speakers.TorchSpeakerEncoder("cpu"),
+            "torch-cuda": lambda: speakers.default_encoder("cuda")}[encoder]
+    ours = make().embed(windows)
     assert np.max(np.abs(ours - reference["embeddings"])) < 1e-4
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
 

@@ -1,4 +1,5 @@
-"""Rebuild src/hushscribe/assets/speaker_encoder.onnx from the Resemblyzer 0.1.4 wheel (Apache-2.0).
+"""Rebuild src/hushscribe/assets/speaker_encoder.onnx (for onnxruntime, on the CPU) and speaker_encoder.npz (the
+same weights for torch, on a GPU) from the Resemblyzer 0.1.4 wheel (Apache-2.0).
 
     pip download resemblyzer==0.1.4 --no-deps -d /tmp/wheels
     python tools/convert_speaker_encoder.py /tmp/wheels/Resemblyzer-0.1.4-py3-none-any.whl
@@ -34,6 +35,7 @@ HIDDEN = 256
 LAYERS = 3
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "src" / "hushscribe" / "assets" / "speaker_encoder.onnx"
+WEIGHTS = OUTPUT.with_suffix(".npz")  # torch's own names and gate order: lstm.*, linear.*
 
 STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "LongStorage": np.int64,
                   "IntStorage": np.int32, "HalfStorage": np.float16, "ByteStorage": np.uint8}
@@ -181,6 +183,10 @@ def main() -> None:
 
     onnx.save(build_onnx(state), args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
+    weights = args.output.with_suffix(".npz")
+    np.savez(weights, **{name: array.astype(np.float32) for name, array in state.items()
+                         if name.startswith(("lstm.", "linear."))})
+    print(f"wrote {weights} ({weights.stat().st_size} bytes)")
     if args.check:
         check_against_resemblyzer(args.output, args.clip)
 

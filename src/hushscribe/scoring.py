@@ -42,7 +42,6 @@ def diarization_error_rate(reference: list[tuple[float, float, str]], hypothesis
     the best one-to-one mapping of hypothesis speakers to reference speakers. Turns are (start, end, speaker) and do
     not overlap within either list; time within `collar` seconds of a reference turn's start or end is not scored
     (the NIST convention). Needs no jiwer; the mapping is searched exhaustively, so keep speakers to a handful."""
-    from itertools import permutations
 
     import numpy as np
 

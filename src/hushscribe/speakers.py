@@ -2,7 +2,8 @@
 
 Embeddings. Resemblyzer's GE2E voice encoder (Apache-2.0, 1.4 M parameters), converted to ONNX by
 tools/convert_speaker_encoder.py and shipped in hushscribe/assets, so it needs no download, no torch and nothing
-beyond onnxruntime (already here for Silero VAD). Input is a 40-bin linear-power mel spectrogram (25 ms / 10 ms);
+beyond onnxruntime (already here for Silero VAD). Where recognition runs on a CUDA GPU, the same weights run there
+in torch (speaker_encoder.npz). Input is a 40-bin linear-power mel spectrogram (25 ms / 10 ms);
 each window of speech up to 1.6 s (the length the encoder was trained on) gives one 256-d unit vector.
 
 Windows. Speech spans (Silero, as for recognition, with little padding) are cut into 1.6 s windows every
@@ -35,6 +36,8 @@ from hushscribe.errors import HushError
 from hushscribe.transcript import Segment
 
 ENCODER_PATH = Path(__file__).parent / "assets" / "speaker_encoder.onnx"
+WEIGHTS_PATH = ENCODER_PATH.with_suffix(".npz")  # the same weights, for torch on a GPU
+EMBEDDING = 256
 
 # Mel spectrogram as Resemblyzer computes it (librosa defaults: Slaney mel scale, Hann window, centred frames).
 N_FFT = 400  # 25 ms
@@ -113,10 +116,10 @@ def mel_power(samples: np.ndarray, block_frames: int = 6000) -> np.ndarray:
 
 
 class SpeakerEncoder:
-    """The voice encoder: (batch, frames, N_MELS) mel spectrograms → (batch, 256) unit embeddings.
-    Runs on the GPU when onnxruntime has CUDA (onnxruntime-gpu) and `device` allows it, else on all CPU cores."""
+    """The voice encoder on the CPU (onnxruntime, every core this process is given): (batch, frames, N_MELS) mel
+    spectrograms → (batch, 256) unit embeddings."""
 
-    def __init__(self, path: Path = ENCODER_PATH, device: str = "auto") -> None:
+    def __init__(self, path: Path = ENCODER_PATH) -> None:
         import onnxruntime
 
         if not Path(path).exists():
@@ -125,18 +128,45 @@ class SpeakerEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads()
         options.log_severity_level = 4
-        providers = ["CPUExecutionProvider"]
-        if device in ("auto", "cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
     def embed(self, mels: np.ndarray) -> np.ndarray:
         out = [self.session.run(None, {"mels": mels[i:i + BATCH]})[0] for i in range(0, len(mels), BATCH)]
-        return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, EMBEDDING), np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def default_encoder() -> SpeakerEncoder:
+class TorchSpeakerEncoder:
+    """The same encoder in torch, for a CUDA GPU: the weights of speaker_encoder.npz (torch's own layout) in
+    nn.LSTM and nn.Linear. An hour of speech takes well under a second."""
+
+    def __init__(self, device: str = "cuda", path: Path = WEIGHTS_PATH) -> None:
+        import torch
+
+        weights = {name: torch.from_numpy(array) for name, array in np.load(path).items()}
+        self.torch, self.device = torch, torch.device(device)
+        self.lstm = torch.nn.LSTM(N_MELS, EMBEDDING, num_layers=3, batch_first=True)
+        self.linear = torch.nn.Linear(EMBEDDING, EMBEDDING)
+        self.lstm.load_state_dict({k.removeprefix("lstm."): v for k, v in weights.items() if k.startswith("lstm.")})
+        self.linear.load_state_dict({k.removeprefix("linear."): v for k, v in weights.items()
+                                     if k.startswith("linear.")})
+        self.lstm.to(self.device).eval()
+        self.linear.to(self.device).eval()
+
+    def embed(self, mels: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        if len(mels) == 0:
+            return np.zeros((0, EMBEDDING), np.float32)
+        with torch.inference_mode():
+            _, (hidden, _) = self.lstm(torch.from_numpy(np.ascontiguousarray(mels)).to(self.device))
+            embeddings = torch.nn.functional.normalize(torch.relu(self.linear(hidden[-1])), dim=1)
+            return embeddings.float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=2)
+def default_encoder(device: str = "cpu") -> SpeakerEncoder | TorchSpeakerEncoder:
+    """The encoder for the device recognition runs on: torch on a CUDA device, else onnxruntime on the CPU."""
+    if device.startswith("cuda"):
+        return TorchSpeakerEncoder(device)
     return SpeakerEncoder()
 
 
@@ -165,17 +195,18 @@ class Diarizer:
     """Collects speaker embeddings window by window as a recording streams past (a few kB per minute of speech,
     never the audio), then clusters them all at once in `turns()`."""
 
-    def __init__(self, speakers: int | str = "auto", encoder: SpeakerEncoder | None = None) -> None:
+    def __init__(self, speakers: int | str = "auto", encoder: SpeakerEncoder | TorchSpeakerEncoder | None = None,
+                 device: str = "cpu") -> None:
         self.speakers = speakers
-        self._encoder = encoder
+        self._encoder, self._device = encoder, device
         self._spans: list[tuple[int, int]] = []  # speech, in frames from the start of the recording
         self._windows: list[tuple[int, int]] = []  # (first frame, end frame)
         self._embeddings: list[np.ndarray] = []
 
     @property
-    def encoder(self) -> SpeakerEncoder:
+    def encoder(self) -> SpeakerEncoder | TorchSpeakerEncoder:
         if self._encoder is None:
-            self._encoder = default_encoder()
+            self._encoder = default_encoder(self._device)
         return self._encoder
 
     def add(self, samples: np.ndarray, spans: list[vad.Span], offset: int = 0) -> None:

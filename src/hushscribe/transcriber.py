@@ -177,7 +177,7 @@ class TranscriptStream:
         if options.speakers is not None:
             from hushscribe import speakers  # imported only when asked for: off costs nothing
 
-            self._diarizer = speakers.Diarizer(options.speakers)
+            self._diarizer = speakers.Diarizer(options.speakers, device=str(getattr(engine, "device", "cpu")))
 
     def __iter__(self) -> Iterator[Segment]:
         """Yields every segment as it is recognised, empty ones (no speech found) included. Speakers are known

@@ -29,6 +29,7 @@ class Engine(Protocol):
     name: str  # "whisper", "qwen"
     model_name: str
     batch_size: int  # segments the transcriber hands over at once
+    device: object  # where it runs ("cpu", "cuda", "cuda:1", or a torch.device): speaker labels run there too
 
     def supports_language(self, language: str) -> bool: ...
 

@@ -32,6 +32,7 @@ class BatchingEngine:
     def __init__(self, engine: Engine, wait_s: float = BATCH_WAIT_S) -> None:
         self.engine, self.wait_s = engine, wait_s
         self.name, self.model_name, self.batch_size = engine.name, engine.model_name, engine.batch_size
+        self.device = getattr(engine, "device", "cpu")
         self._queue: queue.Queue[_Job] = queue.Queue()
         self.stats = {"batches": 0, "segments": 0, "most_calls_in_a_batch": 0}
         threading.Thread(target=self._work, name="hushscribe-batcher", daemon=True).start()

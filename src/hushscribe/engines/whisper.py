@@ -42,6 +42,7 @@ class WhisperEngine:
         self.model_name = "whisper-base" if model is None else str(path)
         self.batch_size = batch_size
         self._beam_size = beam_size
+        self.device = device
         kind, _, index = device.partition(":")
         self._model = WhisperModel(
             str(path),
