@@ -48,7 +48,8 @@ def test_embeddings_match_resemblyzer(clip, encoder):
     make = {"onnx": lambda: speakers.default_encoder("cpu"), "torch-cpu": lambda: speakers.TorchSpeakerEncoder("cpu"),
             "torch-cuda": lambda: speakers.default_encoder("cuda")}[encoder]
     ours = make().embed(windows)
-    assert np.max(np.abs(ours - reference["embeddings"])) < 1e-4
+    # cuDNN's LSTM multiplies in TF32 (measured 1.7e-4 on an H100); float32 elsewhere (measured 4.6e-7)
+    assert np.max(np.abs(ours - reference["embeddings"])) < (5e-4 if encoder == "torch-cuda" else 1e-5)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
 
 
