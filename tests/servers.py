@@ -27,3 +27,12 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 300) -> 
             time.sleep(0.3)
     process.kill()
     raise AssertionError(f"the server did not answer {url} within {seconds:.0f} s: {process.communicate()[0][-2000:]}")
+
+
+def sigint_as_in_a_terminal() -> None:
+    """preexec_fn for a child that is sent Ctrl-C: SIGINT as a terminal leaves it, even when the tests run in the
+    background (a shell starts background jobs with SIGINT ignored, children inherit that, and Python then never
+    raises KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -82,7 +82,7 @@ ray = pytest.importorskip("ray", reason="the Ray runner needs pip install 'hushs
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)  # the GPU: a name to schedule by
     yield
     ray.shutdown()
 
@@ -119,6 +119,37 @@ def test_ray_with_a_worker_killed_midway_loses_nothing_and_writes_once(archive, 
     assert again.done == [] and again.seconds == 0
 
 
+def test_a_file_that_kills_its_worker_fails_alone_and_the_files_beside_it_are_done(tmp_path, local_ray):
+    """A GPU-style worker (several files at once, here on the CPU) dies whenever it reads one poisoned file. The
+    files it held beside it are innocent: each is done once, and only the poisoned one is reported."""
+    import os
+
+    from hushscribe.batch import FILES_PER_GPU_WORKER, LocalRunner
+
+    class PoisonedWorker(LocalRunner):
+        def transcribe(self, source):
+            if source.name == "poison.flac":
+                os._exit(1)  # as a segfault or the OOM killer would
+            return super().transcribe(source)
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    root = tmp_path / "archive"
+    (root / "talks").mkdir(parents=True)
+    names = [f"talks/jfk{i}.flac" for i in range(FILES_PER_GPU_WORKER)]
+    for name in [*names, "poison.flac"]:
+        shutil.copy(samples / "jfk.flac", root / name)
+    out = tmp_path / "out"
+    summary = run_batch(root, out, formats=FORMATS, options=TranscribeOptions(language="en"), engine="whisper",
+                        device="cpu", ray_address="local", gpus_per_worker=1, quiet=True, worker=PoisonedWorker)
+    assert list(summary.failed) == ["poison.flac"] and "died twice" in summary.failed["poison.flac"]
+    assert sorted(i.relative for i in summary.done) == names
+    done = Counter(r["file"] for r in records(out) if r["status"] == "done")
+    assert done == Counter(names)  # each written once
+    for name in names:
+        text = json.loads((out / name).with_suffix(".json").read_text())["text"]
+        assert error_rate(JFK_TEXT, text) < 0.1, name
+
+
 def test_an_unreachable_cluster_is_one_message_within_seconds(archive, tmp_path):
     import subprocess
     import sys
@@ -132,3 +163,34 @@ def test_an_unreachable_cluster_is_one_message_within_seconds(archive, tmp_path)
     assert result.returncode == 2 and time.monotonic() - started < 60
     assert result.stderr.count("\n") == 1 and "cannot reach the Ray cluster at '127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(archive, tmp_path):
+    """SIGINT once the first files are done: exit 130, every manifest line whole, no half-written output,
+    and the same command then does only what was left."""
+    import signal
+    import subprocess
+    import sys
+
+    from .servers import sigint_as_in_a_terminal
+
+    root, expected = archive
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "hushscribe", "batch", str(root), "-o", str(out), "--engine", "whisper", "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=sigint_as_in_a_terminal)
+    deadline = time.monotonic() + 300
+    while not ((out / MANIFEST).exists() and sum(r["status"] == "done" for r in records(out)) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    first = records(out)  # each line parses
+    assert 2 <= len(first) < len(expected)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # nothing half-written
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 1  # the broken files are reported
+    check_outputs(out, expected)
+    done = Counter(r["file"] for r in records(out) if r["status"] == "done")
+    assert all(count == 1 for count in done.values())  # nothing done twice across the two runs

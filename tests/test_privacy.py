@@ -27,6 +27,7 @@ import pytest
 from hushscribe.scoring import error_rate
 
 from .bad_inputs import write_wav
+from .servers import sigint_as_in_a_terminal
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).resolve().parent / "privacy_probe.py"
@@ -162,7 +163,8 @@ def test_cli_leaves_nothing_after_success_error_and_cancel(clip, tmp_path):
 
     long = tmp_path / "long.wav"  # 5 min: cancelled well before the end
     write_wav(long, np.tile(read_clip(clip("librispeech")["path"]), 40))
-    process = subprocess.Popen([*run, str(long)], env=env_with_root(root), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*run, str(long)], env=env_with_root(root), stderr=subprocess.PIPE, text=True,
+                               preexec_fn=sigint_as_in_a_terminal)
     time.sleep(12)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

@@ -13,6 +13,7 @@ more, then reported with its error.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
 import sys
@@ -164,21 +165,30 @@ def prepare_file(path: str, options) -> tuple[str | None, object]:
 # A GPU worker recognises this many files at once: each brings a 10-minute window of segments at a
 # time (about 20), and together they fill the GPU's batches.
 FILES_PER_GPU_WORKER = 6
-# Files decoded ahead of the workers (being prepared or waiting), per file a worker holds: enough to
-# keep a GPU fed, few enough that memory stays bounded (a prepared hour is 230 MB of samples).
+# Files decoded ahead of the workers (being prepared or waiting): at most this many per file a worker
+# holds, and at most this much audio per worker (a prepared hour is 230 MB of samples).
 PREPARED_PER_SLOT = 2
+PREPARED_S_PER_WORKER = 4 * 3600
+# How long workers may take to come up (loading, compiling; a busy cluster) before the run gives up.
+START_TIMEOUT_S = 900
 
 
 class RayRunner:
     """One actor per GPU (or per `cpus_per_worker` cores) holds a model; CPU tasks decode and segment
-    files ahead of them (one core each, wherever the cluster has one free). A free actor takes the
-    next prepared file; an actor that dies is replaced, and its file goes to the next free one."""
+    files ahead of them (one core each, wherever the cluster has one free). A worker with a free slot
+    takes the next prepared file, longest first. A worker that dies is replaced; the files it held go
+    to other workers, and one it held alone counts against that file (twice: the file is reported).
+    Files it held together with others are each run alone next, so that one bad file cannot take
+    innocent ones down with it."""
 
     def __init__(self, address: str, engine: str, model: str | None, device: str, options, *,
                  gpus_per_worker: float | None, cpus_per_worker: float,
-                 on_worker_lost: Callable[[str], None] | None = None, worker: type = LocalRunner) -> None:
+                 on_worker_lost: Callable[[str], None] | None = None, on_ready: Callable[[], None] | None = None,
+                 worker: type = LocalRunner) -> None:
         import ray
 
+        if cpus_per_worker <= 0 or (gpus_per_worker or 0) < 0:
+            raise HushError("--cpus-per-worker must be above 0 and --gpus-per-worker 0 or more")
         self.ray = ray
         if not ray.is_initialized():
             _check_reachable(address)
@@ -190,15 +200,15 @@ class RayRunner:
                                 "start one with `ray start --head`, or use --ray local") from None
         resources = ray.cluster_resources()
         cpus = resources.get("CPU", 0)
-        if gpus_per_worker is None:  # a GPU each where there are GPUs
-            gpus_per_worker = 1 if resources.get("GPU", 0) >= 1 else 0
+        if gpus_per_worker is None:  # a GPU each where there are GPUs, unless the engine is the CPU one
+            gpus_per_worker = 1 if resources.get("GPU", 0) >= 1 and engine != "whisper" and device != "cpu" else 0
         if gpus_per_worker:
             count, actor_cpus, slots = int(resources.get("GPU", 0) // gpus_per_worker), 1, FILES_PER_GPU_WORKER
             if count == 0:
                 raise HushError("the Ray cluster has no GPU; use --gpus-per-worker 0 for CPU workers")
         else:  # one core stays free for decoding
             count, actor_cpus, slots = int((cpus - 1) // cpus_per_worker), cpus_per_worker, 1
-        if count == 0 or cpus < count * actor_cpus + 1:
+        if count <= 0 or cpus < count * actor_cpus + 1:
             raise HushError(f"the Ray cluster has {cpus:g} CPUs: too few for a worker and a core to decode "
                             "with; lower --cpus-per-worker")
         self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=actor_cpus, max_concurrency=slots)(worker)
@@ -206,75 +216,132 @@ class RayRunner:
         self.args = (engine, model, device, options, slots)
         self.slots = slots
         self.options = options
-        self.workers = {f"hushscribe-worker-{i}": None for i in range(count)}
+        self.run_id = os.urandom(3).hex()  # actor names stay unique when two batches share a cluster
         self.started = 0
+        self.workers = {f"hushscribe-worker-{i}": self._start(f"hushscribe-worker-{i}") for i in range(count)}
+        self.free = {name: 0 for name in self.workers}  # slots without a file; 0 until a worker is ready
+        self.starting: dict = {}  # ready ref → name of a replacement worker still loading
         self.on_worker_lost = on_worker_lost or (lambda message: None)
-        for name in self.workers:
-            self.workers[name] = self._start(name)
+        self.on_ready = on_ready or (lambda: None)
         self.ready_at: float | None = None  # once every worker has loaded its model (files are decoded meanwhile)
 
     def _start(self, name: str):
         self.started += 1
-        return self.worker_class.options(name=f"{name}-{self.started}", namespace="hushscribe").remote(*self.args)
+        return self.worker_class.options(name=f"{name}-{self.run_id}-{self.started}",
+                                         namespace="hushscribe").remote(*self.args)
+
+    def _drop(self, name: str) -> None:
+        self.ray.kill(self.workers.pop(name))
+        self.free.pop(name, None)
 
     def run(self, items: list[Item]) -> Iterator[Result]:
         ray = self.ray
-        waiting = list(items)  # not yet sent to be prepared
-        preparing: dict = {}  # error ref → (item, prepared ref)
-        prepared: deque = deque()  # (item, prepared ref): ready for a worker
-        running: dict = {}  # result ref → (worker name, its actor, item, prepared ref)
-        idle = [name for name in self.workers for _ in range(self.slots)]  # a worker's free slots
+        waiting = list(enumerate(items))  # (position, item), longest first: not yet sent to be prepared
+        preparing: dict = {}  # error ref → (position, item, prepared ref)
+        prepared: list = []  # heap of (position, item, prepared ref): ready for a worker, longest first
+        alone: deque = deque()  # (item, prepared ref) to run with nothing beside it (a worker died holding it)
+        running: dict = {}  # result ref → (worker name, its actor, item, prepared ref, slots taken)
+        free = self.free  # worker name → free slots (0 while a replacement loads)
 
         def feed() -> None:
-            while waiting and len(preparing) + len(prepared) < PREPARED_PER_SLOT * self.slots * len(self.workers):
-                item = waiting.pop(0)
+            limit = PREPARED_PER_SLOT * self.slots * max(1, len(self.workers))
+            ahead_s = PREPARED_S_PER_WORKER * max(1, len(self.workers))
+            while waiting and len(preparing) + len(prepared) < limit and (
+                    not (preparing or prepared)
+                    or sum(e[1].seconds for e in (*preparing.values(), *prepared)) < ahead_s):
+                position, item = waiting.pop(0)
                 error, data = self.prepare.remote(str(item.path), self.options)
-                preparing[error] = (item, data)
-            while idle and prepared:
-                name = idle.pop(0)
-                item, data = prepared.popleft()
-                actor = self.workers[name]
-                running[actor.transcribe.remote(data)] = (name, actor, item, data)
+                preparing[error] = (position, item, data)
+            while alone and free and max(free.values()) == self.slots:
+                item, data = alone.popleft()
+                give(max(free, key=free.get), item, data, self.slots)
+            draining = max(free, key=free.get) if alone and free else None  # emptying for the next one alone
+            while prepared:
+                name = max((n for n in free if n != draining and free[n] > 0), key=free.get, default=None)
+                if name is None:
+                    break
+                _, item, data = heapq.heappop(prepared)
+                give(name, item, data, 1)
 
-        if self.ready_at is None:  # decoding starts while the workers load their models
-            idle, held = [], idle
-            feed()
+        def give(name: str, item: Item, data, slots: int) -> None:
+            free[name] -= slots
+            actor = self.workers[name]
+            running[actor.transcribe.remote(data)] = (name, actor, item, data, slots)
+
+        def fail_the_rest(reason: str) -> Iterator[Result]:
+            rest = [e[1] for e in (*preparing.values(), *prepared)] + [i for i, _ in alone] + [i for _, i in waiting]
+            preparing.clear(), prepared.clear(), alone.clear(), waiting.clear()
+            for item in rest:
+                yield item, f"{item.relative}: {reason}"
+
+        feed()  # decoding starts while the workers load their models
+        if self.ready_at is None:
             try:
-                self.ray.get([w.ready.remote() for w in self.workers.values()])
+                ray.get([w.ready.remote() for w in self.workers.values()], timeout=START_TIMEOUT_S)
+            except ray.exceptions.GetTimeoutError:
+                raise HushError(f"the workers did not start within {START_TIMEOUT_S // 60} minutes; is the "
+                                "cluster busy?") from None
             except ray.exceptions.RayError as exc:
                 raise HushError(f"the workers could not start: {_cause(exc)}") from None
-            self.ready_at, idle = time.perf_counter(), held
+            self.ready_at = time.perf_counter()
+            self.on_ready()
+            free.update({name: self.slots for name in self.workers})
         feed()
-        while preparing or running:
-            [ref], _ = ray.wait([*preparing, *running], num_returns=1)
+        while preparing or running or (self.starting and (prepared or alone or waiting)):
+            only_starting = not (preparing or running)
+            ready, _ = ray.wait([*preparing, *running, *self.starting], num_returns=1,
+                                timeout=START_TIMEOUT_S if only_starting else None)
+            if not ready:  # replacements that never came up (a lost node, no free GPU), and nothing else to wait for
+                for name in self.starting.values():
+                    self._drop(name)
+                self.starting.clear()
+                yield from fail_the_rest("no worker could be started to take it")
+                continue
+            ref = ready[0]
+            if ref in self.starting:
+                name = self.starting.pop(ref)
+                try:
+                    ray.get(ref)
+                    free[name] = self.slots
+                except ray.exceptions.RayError as exc:
+                    self.on_worker_lost(f"worker {name} could not be replaced ({_cause(exc)})")
+                    self._drop(name)
+                    if not self.workers:
+                        yield from fail_the_rest("every worker was lost")
+                feed()
+                continue
             if ref in preparing:
-                item, data = preparing.pop(ref)
+                entry = preparing.pop(ref)
+                item = entry[1]
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the decoding process itself died
                     result = f"{item.relative}: decoding failed ({_cause(exc)})"
                 if result is None:
-                    prepared.append((item, data))
+                    heapq.heappush(prepared, entry)
                     feed()
                     continue
             else:
-                name, actor, item, data = running.pop(ref)
-                idle.append(name)
+                name, actor, item, data, slots = running.pop(ref)
                 try:
                     result = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                    # the worker went away mid-file: a new one starts (once, whichever of its files
-                    # tells first), and the file goes to the next free one
-                    if self.workers[name] is actor:
+                    if self.workers.get(name) is actor:  # the first of its files to tell: a new worker starts
                         self.workers[name] = self._start(name)
-                    item.lost += 1
-                    result = f"{item.relative}: the worker died twice on this file ({type(exc).__name__})"
+                        self.starting[self.workers[name].ready.remote()] = name
+                        free[name] = 0
+                        self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); its files go to others")
+                    if slots == self.slots:  # it held this file alone: the file is to blame
+                        item.lost += 1
                     if item.lost < 2:
-                        self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); {item.relative} goes to "
-                                            "another")
-                        prepared.appendleft((item, data))
+                        alone.append((item, data))
                         feed()
                         continue
+                    result = f"{item.relative}: the worker died twice while holding only this file"
+                except ray.exceptions.RayTaskError as exc:  # an unexpected error in the worker: this file fails
+                    result = f"{item.relative}: {_cause(exc)}"
+                if self.workers.get(name) is actor:  # still the same worker: its slot is free again
+                    free[name] += slots
             feed()  # before handing the result over: the workers stay busy while the driver writes
             yield item, result
 
@@ -345,9 +412,11 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
     try:
         if ray_address:
             runner = RayRunner(ray_address, engine, model, device, options, gpus_per_worker=gpus_per_worker,
-                               cpus_per_worker=cpus_per_worker, on_worker_lost=lost, worker=worker)
+                               cpus_per_worker=cpus_per_worker, on_worker_lost=lost,
+                               on_ready=lambda: bar.set_description("transcribing"), worker=worker)
         else:
             runner = worker(engine, model, device, options)
+            bar.set_description("transcribing")
     except BaseException:
         bar.close()
         raise
@@ -355,12 +424,11 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
         while todo:
             retry = []
             for item, result in runner.run(todo):
-                bar.set_description("transcribing", refresh=False)
                 item.attempts += 1
                 record = {"file": item.relative, "size": item.size, "sha256": item.sha256,
                           "engine": engine, "model": model, "attempt": item.attempts}
                 if isinstance(result, str):
-                    if item.attempts < 2:
+                    if item.attempts < 2 and item.lost < 2:  # one that killed its worker twice is not retried
                         retry.append(item)
                         continue
                     summary.failed[item.relative] = result
