@@ -210,7 +210,7 @@ def test_speakers_option_is_checked():
     from hushscribe.transcriber import checked_speakers
 
     assert [checked_speakers(v) for v in (None, "off", "auto", "3", 2)] == [None, None, "auto", 3, 2]
-    for bad in ("many", 0, 21, True, 2.5):
+    for bad in ("many", 0, 21, True, 2.5, "²", "٣"):  # digits int() refuses or that are not ours
         with pytest.raises(HushError):
             checked_speakers(bad)
 
@@ -258,6 +258,16 @@ def test_renaming_rejects_unknown_speakers_and_blank_names():
             transcript.rename_speakers(bad)
 
 
+def test_names_that_look_like_markup_stay_literal():
+    from hushscribe.formats import render
+
+    transcript = _two_speaker_transcript()
+    transcript.rename_speakers(["1. Ana #", "<Ben>"])
+    md = render(transcript, "md")
+    assert "### 1. Ana \\#" in md and "### \\<Ben>" in md  # not a list, no closing sequence, no HTML tag
+    assert "<v &lt;Ben&gt;>" in render(transcript, "vtt")
+
+
 def test_a_segment_spanning_a_change_is_split_at_the_words():
     from hushscribe import Segment, Word
 
@@ -270,6 +280,46 @@ def test_a_segment_spanning_a_change_is_split_at_the_words():
     # without words: at the pause between the turns, the text cut at the break nearest the same share
     first, second = speakers.label_segments([Segment(0.0, 2.5, "One two. Three four.", "en")], turns)
     assert (first.text, second.text, first.end, second.start) == ("One two.", "Three four.", 1.25, 1.25)
+
+
+def _timed_words(text: str, seconds_each: float = 0.5):
+    from hushscribe import Word
+
+    return [Word(i * seconds_each, (i + 0.8) * seconds_each, f" {w}") for i, w in enumerate(text.split())]
+
+
+def test_splitting_finds_repeated_words_where_they_are_and_never_cuts_inside_one():
+    from hushscribe import Segment
+
+    words = _timed_words("I said yes and then yes")  # the second voice says only the last "yes" (2.5-2.9 s)
+    turns = [speakers.Turn(0.0, 2.3, "S1"), speakers.Turn(2.4, 3.0, "S2")]
+    pieces = speakers.label_segments([Segment(0.0, 3.0, "I said yes and then yes", "en", words=words)], turns)
+    assert [(p.text, p.speaker) for p in pieces] == [("I said yes and then", "S1"), ("yes", "S2")]
+    assert pieces[0].end == pieces[1].start == 2.5 and [w.text for w in pieces[1].words] == [" yes"]
+
+    text = "alpha beta gamma delta U zeta eta theta"
+    turns = [speakers.Turn(0.0, 2.4, "S1"), speakers.Turn(2.5, 4.0, "S2")]
+    pieces = speakers.label_segments([Segment(0.0, 4.0, text, "en", words=_timed_words(text))], turns)
+    assert [p.text for p in pieces] == ["alpha beta gamma delta U", "zeta eta theta"]
+
+
+def test_a_voice_with_no_words_or_a_moment_in_a_segment_does_not_split_it():
+    from hushscribe import Segment
+
+    text = "Hello there how are you?"
+    late = [speakers.Turn(0.0, 4.8, "S1"), speakers.Turn(4.9, 6.0, "S2")]  # S2 starts as the segment ends
+    for words in (_timed_words(text, 0.9), None):
+        pieces = speakers.label_segments([Segment(0.0, 5.0, text, "en", words=words)], late)
+        assert [(p.text, p.speaker) for p in pieces] == [(text, "S1")]
+    # a turn with no word in it gives no piece: the segment stays whole with the speaker of its words
+    words = _timed_words(text, 0.4)  # all within 0-2 s
+    turns = [speakers.Turn(0.0, 2.2, "S1"), speakers.Turn(3.0, 5.0, "S2")]
+    pieces = speakers.label_segments([Segment(0.0, 5.0, text, "en", words=words)], turns)
+    assert [(p.text, p.speaker) for p in pieces] == [(text, "S1")]
+    # between turns, a segment takes the turn nearest to it, not the one that starts nearest
+    between = speakers.label_segments([Segment(61.0, 62.0, "Right.", "en")],
+                                      [speakers.Turn(0.0, 60.0, "S1"), speakers.Turn(70.0, 200.0, "S2")])
+    assert between[0].speaker == "S1"
 
 
 def test_cli_labels_speakers_in_every_format(manifest, tmp_path):

@@ -5,9 +5,10 @@ same file contents, and hands files out longest first. Without Ray one Transcrib
 does them (the `transcribe` code path, model loaded once). With Ray, CPU tasks decode files and
 find their speech a few files ahead, and one actor per GPU (or per N cores) holds a model and
 recognises whole prepared files; a free actor takes the next one, so actors finish together. Only
-the driver writes: outputs atomically, then one manifest line per file. An actor that dies costs
-only its file, which goes to another (a new actor replaces it); a file that fails is tried once
-more, then reported with its error.
+the driver writes: outputs atomically, then one manifest line per file. An actor that dies is
+replaced and the files it held go to others (each alone, to find the one to blame: a file that kills
+a worker twice on its own is reported); a file that fails is tried once more, then reported with
+its error.
 """
 
 from __future__ import annotations

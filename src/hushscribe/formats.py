@@ -313,8 +313,14 @@ def _md_plain(text: str) -> str:
     return "\n".join(("\\" + line) if MD_MARKUP_START.match(line) else line for line in lines)
 
 
+def _md_heading(text: str) -> str:
+    """Literal text in a heading: its start is no line start to Markdown, but "#" (a closing sequence) and "<"
+    are markup."""
+    return text.replace("<", "\\<").replace("#", "\\#")
+
+
 def _render_md(transcript: Transcript, timestamps: bool) -> str:
-    title = _md_plain(Path(transcript.source).name or transcript.source)
+    title = _md_heading(Path(transcript.source).name or transcript.source)
     about = " · ".join(part for part in (
         f"Duration {format_duration(transcript.duration)}",
         f"language {transcript.language}" if transcript.language else "",
@@ -324,7 +330,7 @@ def _render_md(transcript: Transcript, timestamps: bool) -> str:
     speaker = None
     for p in paragraphs(transcript.segments, transcript.language):
         if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
-            body.append(f"### {_md_plain(transcript.speakers.get(p.speaker, p.speaker))}")
+            body.append(f"### {_md_heading(transcript.speakers.get(p.speaker, p.speaker))}")
         speaker = p.speaker
         body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if timestamps else "") + _md_plain(p.text))
     return "\n\n".join([f"# {title}", about, *body]) + "\n"

@@ -25,6 +25,7 @@ of first appearance.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -164,9 +165,13 @@ class TorchSpeakerEncoder:
 
 @functools.lru_cache(maxsize=2)
 def default_encoder(device: str = "cpu") -> SpeakerEncoder | TorchSpeakerEncoder:
-    """The encoder for the device recognition runs on: torch on a CUDA device, else onnxruntime on the CPU."""
-    if device.startswith("cuda"):
-        return TorchSpeakerEncoder(device)
+    """The encoder for the device recognition runs on: torch on a CUDA device (where torch with CUDA is installed;
+    Whisper can run on CUDA without it), else onnxruntime on the CPU."""
+    if device.startswith("cuda") and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return TorchSpeakerEncoder(device)
     return SpeakerEncoder()
 
 
@@ -364,73 +369,89 @@ def diarize(samples: np.ndarray, speakers: int | str = "auto", options: vad.VadO
 # --- turns onto transcript segments ------------------------------------------------------------------------------
 
 
+MIN_SPLIT_S = 0.5  # a speaker's part of a segment shorter than this does not split it (padding, a cough)
+
+
 def label_segments(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
     """`segments` with their speaker set; a segment that spans a change of speaker is split there: between words
     where the segment has word timings, else at the pause between the two turns, its text cut at the break
     (space, punctuation, or between CJK characters) nearest the same share of its characters."""
     out: list[Segment] = []
     for segment in segments:
-        inside = [t for t in turns if t.end > segment.start and t.start < segment.end]
-        if not inside:
-            nearest = min(turns, key=lambda t: abs(t.start - segment.start), default=None)
+        runs = _runs([t for t in turns if t.end > segment.start and t.start < segment.end], segment)
+        if not runs:  # between turns (padding around speech): the nearest turn's speaker
+            nearest = min(turns, key=lambda t: max(t.start - segment.end, segment.start - t.end, 0.0), default=None)
             out.append(replace(segment, speaker=nearest.speaker if nearest else None))
-            continue
-        pieces = _runs(inside)
-        if len(pieces) == 1 or not segment.text:
-            out.append(replace(segment, speaker=pieces[0][2] if len(pieces) == 1 else _longest(inside)))
-            continue
-        out += _split(segment, pieces)
+        elif len(runs) == 1 or not segment.text:
+            out.append(replace(segment, speaker=max(runs, key=lambda r: r[1] - r[0])[2]))
+        else:
+            out += _split(segment, runs)
     return out
 
 
-def _runs(turns: list[Turn]) -> list[tuple[float, float, str]]:
-    """Consecutive turns of one speaker as one run, (start, end, speaker)."""
-    runs: list[tuple[float, float, str]] = []
+def _runs(turns: list[Turn], segment: Segment) -> list[tuple[float, float, str]]:
+    """The speakers' runs inside `segment`, (start, end, speaker) clipped to it: consecutive turns of one speaker
+    as one run, and a run shorter than MIN_SPLIT_S given to its neighbours."""
+    runs: list[list] = []
     for t in turns:
+        start, end = max(t.start, segment.start), min(t.end, segment.end)
         if runs and runs[-1][2] == t.speaker:
-            runs[-1] = (runs[-1][0], t.end, t.speaker)
+            runs[-1][1] = end
         else:
-            runs.append((t.start, t.end, t.speaker))
-    return runs
-
-
-def _longest(turns: list[Turn]) -> str:
-    seconds: dict[str, float] = {}
-    for t in turns:
-        seconds[t.speaker] = seconds.get(t.speaker, 0.0) + t.end - t.start
-    return max(seconds, key=seconds.get)
+            runs.append([start, end, t.speaker])
+    if len(runs) > 1:
+        kept = [r for r in runs if r[1] - r[0] >= MIN_SPLIT_S] or [max(runs, key=lambda r: r[1] - r[0])]
+        runs = []
+        for r in kept:
+            if runs and runs[-1][2] == r[2]:
+                runs[-1][1] = r[1]
+            else:
+                runs.append(list(r))
+    return [tuple(r) for r in runs]
 
 
 def _split(segment: Segment, runs: list[tuple[float, float, str]]) -> list[Segment]:
-    changes = [(a[1] + b[0]) / 2 for a, b in zip(runs, runs[1:])]  # the middle of the pause between two turns
+    """Pieces of `segment`, one per run that has speech in it, in order; neighbours of one speaker are merged."""
+    changes = [(a[1] + b[0]) / 2 for a, b in zip(runs, runs[1:])]  # the middle of the pause between two runs
     text = segment.text
+    pieces: list[tuple[int, float, str, list | None]] = []  # (text position, start time, speaker, words)
     if segment.words:
-        # each word goes to the run its middle falls in; a cut lies before the first word of each new run
-        groups: list[list] = [[] for _ in runs]
+        # each word goes to the run its middle falls in; a piece starts at its first word, found in the text
+        # walking forward from the previous word (so a repeated word is found where it is)
+        cursor = 0
         for word in segment.words:
-            groups[sum((word.start + word.end) / 2 >= c for c in changes)].append(word)
-        cuts, cursor = [], 0
-        for group in groups[1:]:
-            at = text.find(group[0].text.strip(), cursor) if group else -1
-            cuts.append(at if at > cursor else None)
-            cursor = max(cursor, at)
-        times = [(g[0].start if g else c) for g, c in zip(groups[1:], changes)]
+            index = sum((word.start + word.end) / 2 >= c for c in changes)
+            found = text.find(word.text.strip(), cursor) if word.text.strip() else -1
+            at = found if found >= cursor else None
+            if not pieces or pieces[-1][2] != runs[index][2]:
+                position = at if at is not None else _break_near(text, cursor)
+                pieces.append((max(position, pieces[-1][0] if pieces else 0), word.start, runs[index][2], []))
+            pieces[-1][3].append(word)
+            if at is not None:
+                cursor = at + len(word.text.strip())
     else:
-        groups, cuts, times = [None] * len(runs), [None] * len(changes), changes
-    span = max(segment.end - segment.start, 1e-6)
-    positions = [cut if cut is not None else _break_near(text, round(len(text) * (t - segment.start) / span))
-                 for cut, t in zip(cuts, times)]
-    bounds = [0, *positions, len(text)]
-    edges = [segment.start, *times, segment.end]
-    pieces = []
-    for i, (_, _, speaker) in enumerate(runs):
-        piece = text[bounds[i]:bounds[i + 1]].strip() if bounds[i + 1] > bounds[i] else ""
-        if not piece:
+        span = max(segment.end - segment.start, 1e-6)
+        for run, start in zip(runs, [segment.start, *changes]):
+            position = _break_near(text, round(len(text) * (start - segment.start) / span)) if pieces else 0
+            if pieces and pieces[-1][2] == run[2]:
+                continue
+            pieces.append((max(position, pieces[-1][0] if pieces else 0), start, run[2], None))
+    pieces[0] = (0, segment.start, *pieces[0][2:])
+    ends = [p[0] for p in pieces[1:]] + [len(text)]
+    merged: list[tuple[int, float, str, list | None]] = []  # pieces with text; neighbours of one speaker joined
+    for piece, end in zip(pieces, ends):
+        if not text[piece[0]:end].strip():
             continue
-        words = groups[i] if segment.words else segment.words
-        pieces.append(replace(segment, start=edges[i], end=edges[i + 1], text=piece, words=words,
-                              speaker=speaker, flags=list(segment.flags)))
-    return pieces or [replace(segment, speaker=runs[0][2])]
+        if merged and merged[-1][2] == piece[2]:
+            merged[-1] = (*merged[-1][:3], (merged[-1][3] or []) + (piece[3] or []) if segment.words else None)
+        else:
+            merged.append(piece)
+    out = []
+    for i, (position, start, speaker, words) in enumerate(merged):
+        end_position, end = (merged[i + 1][0], merged[i + 1][1]) if i + 1 < len(merged) else (len(text), segment.end)
+        out.append(replace(segment, start=start, end=end, text=text[position:end_position].strip(), speaker=speaker,
+                           words=words if segment.words else None, flags=list(segment.flags)))
+    return out or [replace(segment, speaker=runs[0][2])]
 
 
 def _break_near(text: str, target: int) -> int:

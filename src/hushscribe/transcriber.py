@@ -124,7 +124,7 @@ def checked_speakers(value: int | str | None) -> int | str | None:
             return None
         if value == "auto":
             return "auto"
-        if not value.isdigit():
+        if not value.isdecimal() or not value.isascii():
             raise HushError(f"speakers must be 'auto', 'off' or a number of speakers, not {value!r}")
         value = int(value)
     if value is None:
@@ -209,9 +209,11 @@ class TranscriptStream:
         segments = speakers.label_segments(segments, self._diarizer.turns())
         if not self.options.word_timestamps:  # asked of the engine only to split segments at the right word
             segments = [replace(s, words=None) for s in segments]
-        ids = list(dict.fromkeys(s.speaker for s in segments if s.speaker))
-        ids.sort(key=lambda i: int(i[1:]))
-        return segments, {speaker: f"Speaker {n}" for n, speaker in enumerate(ids, start=1)}
+        # numbered in the order they speak in the transcript (a first turn without words has no text)
+        order = {old: speakers.speaker_id(i) for i, old in enumerate(dict.fromkeys(s.speaker for s in segments
+                                                                                  if s.speaker))}
+        segments = [replace(s, speaker=order.get(s.speaker)) for s in segments]
+        return segments, {new: f"Speaker {n}" for n, new in enumerate(order.values(), start=1)}
 
     def _recognise(self) -> Iterator[Segment]:
         end = 0

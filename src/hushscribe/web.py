@@ -40,15 +40,16 @@ def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
 def with_edits(transcript: Transcript, edited: str) -> tuple[Transcript, bool]:
     """The transcript with the user's edits: one line per segment. If the lines still match the
     segments one to one, every format carries the edits; otherwise the text becomes one segment
-    spanning the speech (so subtitle timing is lost) and the second value is False."""
+    spanning the speech (so subtitle timing and speaker labels are lost) and the second value is False."""
     lines = [line.strip() for line in edited.strip().splitlines()]
     segments = transcript.segments
     if len(lines) == len(segments):
         return replace(transcript, segments=[replace(s, text=t) for s, t in zip(segments, lines)]), True
     if not segments:
         return transcript, not edited.strip()
-    merged = replace(segments[0], end=segments[-1].end, text=" ".join(line for line in lines if line), words=None)
-    return replace(transcript, segments=[merged]), False
+    merged = replace(segments[0], end=segments[-1].end, text=" ".join(line for line in lines if line), words=None,
+                     speaker=None)
+    return replace(transcript, segments=[merged], speakers={}), False
 
 
 def with_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
@@ -186,7 +187,8 @@ def page() -> None:
                               key=f"edit-{name}", height=220)
         final, aligned = with_edits(transcript, edited)
         if not aligned:
-            st.warning("The number of lines changed: the downloads carry your text, subtitles as one cue.")
+            st.warning("The number of lines changed: the downloads carry your text, subtitles as one cue and "
+                       "without speakers.")
         if final.speakers:
             st.caption("Speaker names (every download uses them)")
             columns = st.columns(min(len(final.speakers), 4))
