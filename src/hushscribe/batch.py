@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import logging
 import os
 import sys
 import time
@@ -193,7 +194,7 @@ class RayRunner:
         self.ray = ray
         if not ray.is_initialized():
             _check_reachable(address)
-            kwargs = {"include_dashboard": False, "log_to_driver": False}
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
             try:
                 ray.init(**kwargs) if address == "local" else ray.init(address=address, **kwargs)
             except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -207,8 +208,10 @@ class RayRunner:
             count, actor_cpus, slots = int(resources.get("GPU", 0) // gpus_per_worker), 1, FILES_PER_GPU_WORKER
             if count == 0:
                 raise HushError("the Ray cluster has no GPU; use --gpus-per-worker 0 for CPU workers")
-        else:  # one core stays free for decoding
+        else:  # one core stays free for decoding; a machine with fewer than asked has one worker with the rest
             count, actor_cpus, slots = int((cpus - 1) // cpus_per_worker), cpus_per_worker, 1
+            if count == 0 and cpus >= 2:
+                count, actor_cpus = 1, cpus - 1
         if count <= 0 or cpus < count * actor_cpus + 1:
             raise HushError(f"the Ray cluster has {cpus:g} CPUs: too few for a worker and a core to decode "
                             "with; lower --cpus-per-worker")
