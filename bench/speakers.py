@@ -64,7 +64,7 @@ def main() -> None:
             speakers.mel_power(piece[span.start:span.end])
         mel_s += time.perf_counter() - t
         t = time.perf_counter()
-        diarizer.add(piece, spans, i)
+        diarizer.add(piece, active, i)
         add_s += time.perf_counter() - t
     t = time.perf_counter()
     turns = diarizer.turns()
@@ -89,7 +89,7 @@ def main() -> None:
                 audio, reference = conversation([paths[i] for i in who], 12 if n > 1 else 4, pause_s=pause,
                                                 short_every=3, seed=seed)
                 d = speakers.Diarizer(n)
-                d.add(audio, speakers.speech_spans(vad.activity(audio), len(audio)))
+                d.add(audio, vad.activity(audio))
                 for count, rates in ((n, known), ("auto", auto)):
                     d.speakers = count
                     turns = d.turns()

@@ -85,7 +85,7 @@ def diarized(conversations):
     out = []
     for n, pause, samples, reference in conversations:
         diarizer = speakers.Diarizer(n)
-        diarizer.add(samples, speakers.speech_spans(vad.activity(samples), len(samples)))
+        diarizer.add(samples, vad.activity(samples))
         known = diarizer.turns()
         diarizer.speakers = "auto"
         out.append((n, pause, reference, known, diarizer.turns()))

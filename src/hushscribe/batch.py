@@ -41,7 +41,7 @@ class Item:
     sha256: str
     seconds: float  # as its container states it (0 when unknown): for the order of work
     attempts: int = 0  # results received (a failure is tried once more)
-    lost: int = 0  # workers that died while holding it
+    lost: int = 0  # workers that died while holding it alone
 
 
 @dataclass
@@ -438,8 +438,9 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
                     summary.failed[item.relative] = result
                     manifest.add({**record, "status": "failed", "error": result})
                 else:
+                    outputs = outputs_of(item, out_dir, formats)
                     try:
-                        for fmt, path in zip(formats, outputs_of(item, out_dir, formats)):
+                        for fmt, path in zip(formats, outputs):
                             path.parent.mkdir(parents=True, exist_ok=True)
                             formats_mod.write(result, fmt, path, timestamps=timestamps, overwrite=True)
                     except HushError as exc:
@@ -450,8 +451,7 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
                         summary.audio_s += result.duration
                         manifest.add({**record, "status": "done", "duration": round(result.duration, 3),
                                       "processing_s": round(result.processing_s, 3),
-                                      "outputs": [p.relative_to(out_dir).as_posix()
-                                                  for p in outputs_of(item, out_dir, formats)]})
+                                      "outputs": [p.relative_to(out_dir).as_posix() for p in outputs]})
                 bar.update(1)
                 elapsed = time.perf_counter() - runner.ready_at
                 bar.set_postfix_str(f"{summary.audio_s / 3600:.2f} h, {summary.audio_s / max(elapsed, 1e-6):.1f}× "

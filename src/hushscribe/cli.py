@@ -158,7 +158,8 @@ def transcribe_command(args: argparse.Namespace) -> int:
     formats = _parse_formats(args.formats)
     options = TranscribeOptions(
         language=normalize_language(args.language), script=args.script, context=args.context, fix_de=args.fix_de,
-        speakers=checked_speakers(args.speakers), filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
+        speakers=checked_speakers(args.speakers),
+        filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
     )
     jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     runnable = [job for job in jobs if job.error is None]

@@ -255,7 +255,7 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
         text = _normalise_space(segment.text)
         if not text:
             continue
-        speaker = transcript.speaker_name(segment)
+        speaker = transcript.speaker_name(segment.speaker)
         width = max(MIN_PREFIXED_LINE_CHARS, max_line_chars - len(speaker) - 2) if speaker and speaker_prefix \
             else max_line_chars
         times = _boundary_times(text, segment)
@@ -270,14 +270,9 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
 # --- formats -----------------------------------------------------------------------------------------------------
 
 
-def _speaker_label(transcript: Transcript, speaker: str | None) -> str:
-    """"Name: " for a paragraph of a speaker, "" without speakers."""
-    return f"{transcript.speakers.get(speaker, speaker)}: " if speaker else ""
-
-
 def _render_txt(transcript: Transcript, timestamps: bool) -> str:
     blocks = [(f"[{format_timestamp(p.start, millis=False)}] " if timestamps else "")
-              + _speaker_label(transcript, p.speaker) + p.text
+              + (f"{transcript.speaker_name(p.speaker)}: " if p.speaker else "") + p.text
               for p in paragraphs(transcript.segments, transcript.language)]
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
@@ -330,7 +325,7 @@ def _render_md(transcript: Transcript, timestamps: bool) -> str:
     speaker = None
     for p in paragraphs(transcript.segments, transcript.language):
         if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
-            body.append(f"### {_md_heading(transcript.speakers.get(p.speaker, p.speaker))}")
+            body.append(f"### {_md_heading(transcript.speaker_name(p.speaker))}")
         speaker = p.speaker
         body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if timestamps else "") + _md_plain(p.text))
     return "\n\n".join([f"# {title}", about, *body]) + "\n"

@@ -41,8 +41,7 @@ def diarization_error_rate(reference: list[tuple[float, float, str]], hypothesis
     """(missed speech + false alarm + speaker confusion) / scored reference speech, on a `step`-second grid, under
     the best one-to-one mapping of hypothesis speakers to reference speakers. Turns are (start, end, speaker) and do
     not overlap within either list; time within `collar` seconds of a reference turn's start or end is not scored
-    (the NIST convention). Needs no jiwer; the mapping is searched exhaustively, so keep speakers to a handful."""
-
+    (the NIST convention). Needs no jiwer; the mapping is exact (see _best_matching), so keep speakers to a dozen."""
     import numpy as np
 
     end = max([e for _, e, _ in reference + hypothesis], default=0.0)

@@ -206,7 +206,7 @@ def _verbose(transcript, granularities: set[str]) -> dict:
     if "segment" in granularities:
         body["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
                              "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags,
-                             **({"speaker": transcript.speaker_name(s)} if s.speaker else {})}
+                             **({"speaker": transcript.speaker_name(s.speaker)} if s.speaker else {})}
                             for i, s in enumerate(transcript.segments)]
     if "word" in granularities:
         body["words"] = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}

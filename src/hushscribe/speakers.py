@@ -214,11 +214,12 @@ class Diarizer:
             self._encoder = default_encoder(self._device)
         return self._encoder
 
-    def add(self, samples: np.ndarray, spans: list[vad.Span], offset: int = 0) -> None:
-        """Embed the speech `spans` (sample offsets into `samples`) of a piece of the recording that starts
-        `offset` samples into it."""
+    def add(self, samples: np.ndarray, active: np.ndarray, offset: int = 0,
+            options: vad.VadOptions = vad.VadOptions()) -> None:
+        """Embed the speech of a piece of the recording that starts `offset` samples into it, given the VAD's
+        active frames of the piece (vad.activity)."""
         by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for span in spans:
+        for span in speech_spans(active, len(samples), options):
             mel = mel_power(samples[span.start:span.end])
             first = round((offset + span.start) / HOP)
             self._spans.append((first, first + len(mel)))
@@ -362,7 +363,7 @@ def diarize(samples: np.ndarray, speakers: int | str = "auto", options: vad.VadO
             encoder: SpeakerEncoder | None = None) -> list[Turn]:
     """Speaker turns of a whole 16 kHz mono recording held in memory (the transcriber streams instead)."""
     diarizer = Diarizer(speakers, encoder)
-    diarizer.add(samples, speech_spans(vad.activity(samples, options), len(samples), options))
+    diarizer.add(samples, vad.activity(samples, options), options=options)
     return diarizer.turns()
 
 
@@ -392,22 +393,21 @@ def label_segments(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
 def _runs(turns: list[Turn], segment: Segment) -> list[tuple[float, float, str]]:
     """The speakers' runs inside `segment`, (start, end, speaker) clipped to it: consecutive turns of one speaker
     as one run, and a run shorter than MIN_SPLIT_S given to its neighbours."""
-    runs: list[list] = []
-    for t in turns:
-        start, end = max(t.start, segment.start), min(t.end, segment.end)
-        if runs and runs[-1][2] == t.speaker:
-            runs[-1][1] = end
-        else:
-            runs.append([start, end, t.speaker])
+    runs = _joined([(max(t.start, segment.start), min(t.end, segment.end), t.speaker) for t in turns])
     if len(runs) > 1:
-        kept = [r for r in runs if r[1] - r[0] >= MIN_SPLIT_S] or [max(runs, key=lambda r: r[1] - r[0])]
-        runs = []
-        for r in kept:
-            if runs and runs[-1][2] == r[2]:
-                runs[-1][1] = r[1]
-            else:
-                runs.append(list(r))
-    return [tuple(r) for r in runs]
+        runs = _joined([r for r in runs if r[1] - r[0] >= MIN_SPLIT_S] or [max(runs, key=lambda r: r[1] - r[0])])
+    return runs
+
+
+def _joined(runs: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Consecutive runs of one speaker as one."""
+    out: list[tuple[float, float, str]] = []
+    for start, end, speaker in runs:
+        if out and out[-1][2] == speaker:
+            out[-1] = (out[-1][0], end, speaker)
+        else:
+            out.append((start, end, speaker))
+    return out
 
 
 def _split(segment: Segment, runs: list[tuple[float, float, str]]) -> list[Segment]:

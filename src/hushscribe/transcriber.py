@@ -220,9 +220,7 @@ class TranscriptStream:
         for offset, samples, spans, active in self._windows:
             end = offset + len(samples)
             if self._diarizer is not None:
-                from hushscribe import speakers
-
-                self._diarizer.add(samples, speakers.speech_spans(active, len(samples), self.options.vad), offset)
+                self._diarizer.add(samples, active, offset, self.options.vad)
             self.total += len(spans)
             yield from _Window(self, offset, samples, spans).recognise()
             self.position = end / SAMPLE_RATE

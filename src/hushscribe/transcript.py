@@ -40,8 +40,9 @@ class Transcript:
     # speaker id → the name every output shows ("S1" → "Speaker 1" until renamed); empty when speakers were off
     speakers: dict[str, str] = field(default_factory=dict)
 
-    def speaker_name(self, segment: Segment) -> str | None:
-        return self.speakers.get(segment.speaker, segment.speaker) if segment.speaker else None
+    def speaker_name(self, speaker: str | None) -> str | None:
+        """The name outputs show for a speaker id ("S1" → "Speaker 1" or the name given); None for none."""
+        return self.speakers.get(speaker, speaker) if speaker else None
 
     def rename_speakers(self, names: dict[str, str] | list[str]) -> None:
         """Give speakers names: {"S1": "Ana", …}, or a list in order of first appearance (["Ana", "Ben"]).
@@ -89,7 +90,7 @@ class Transcript:
         if segment.speaker is None:
             del fields["speaker"]  # output without speakers stays as it was
         else:
-            fields["speaker_name"] = self.speaker_name(segment)
+            fields["speaker_name"] = self.speaker_name(segment.speaker)
         return fields
 
 

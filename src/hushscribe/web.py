@@ -145,7 +145,8 @@ def page() -> None:
 
     options = TranscribeOptions(
         language=None if language == "auto" else language, script=script, context=context or None, fix_de=fix_de,
-        speakers=checked_speakers(speakers), filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
+        speakers=checked_speakers(speakers),
+        filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
     )
     results: dict[str, dict] = st.session_state.setdefault("results", {})
     if st.session_state.get("cancel"):
