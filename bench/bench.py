@@ -19,8 +19,17 @@ audio is 120 segments of 30 s of speech. Rows:
 
 Columns: × realtime for the hour (rows at batch 1 are timed on 8 segments), latency of one 30 s
 clip (ours: from a file on disk through decode, VAD and recognition), peak GPU memory, and
-warm-up (load plus compile/capture). Then hushscribe end to end on a 1 h file (decode + VAD +
-recognise + write txt/srt/json) and the 0.6B model. Results go to bench/results/gpu-DATE-GPU.json.
+warm-up (load and graph capture; hushscribe's rows then compile the fused decode step, timed apart).
+Then hushscribe end to end on a 1 h file (decode + VAD + recognise + write txt/srt/json) and the
+0.6B model.
+
+First, before anything else uses the GPU, the fresh-process rows: wall clock from process start to
+the transcript on disk for a 30 s clip, each in a new process — `hushscribe transcribe` with an empty
+compile cache, again with the cache the first run left, and the official package's equivalent
+(bench/official_fresh.py: import, `from_pretrained`, `transcribe`, write) — with the same number of
+new tokens on both sides; and the bare import of torch, transformers and hushscribe, so that what is
+ours shows apart from what the machine's disk costs. `--fresh-only` runs just these.
+Results go to bench/results/gpu-DATE-GPU.json.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hushscribe import vad  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
 
 TOKENS_PER_SECOND = 5
@@ -86,18 +96,68 @@ def force_tokens(engine) -> None:
     engine._steps.clear()  # captured with the real stop ids
 
 
-def official_rows(size: str, wheels: Path | None, audio: Path, work: Path) -> dict:
-    """Install the official package into a private folder and time it in a subprocess."""
+def official_env(wheels: Path | None, work: Path) -> dict:
+    """The environment of a subprocess that runs the official package, installed (once) into a
+    private folder of `work`."""
     site = work / "official-site"
-    source = ["--no-index", "--find-links", str(wheels)] if wheels else []
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", str(site),
-                    *source, "-r", str(ROOT / "bench" / "official_wheels.txt")], check=True)
+    if not site.is_dir():
+        source = ["--no-index", "--find-links", str(wheels)] if wheels else []
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target",
+                        str(site), *source, "-r", str(ROOT / "bench" / "official_wheels.txt")], check=True)
+    return {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def official_rows(size: str, wheels: Path | None, audio: Path, work: Path) -> dict:
+    """Time the official package in a subprocess, in its own environment."""
     out = work / "official.json"
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     subprocess.run([sys.executable, str(ROOT / "bench" / "official_rows.py"), "--size", size, "--out", str(out),
                     "--audio", str(audio), "--segments", str(OFFICIAL_SEGMENTS),
-                    "--long-seconds", str(OFFICIAL_FILE_S)], check=True, env=env)
+                    "--long-seconds", str(OFFICIAL_FILE_S)], check=True, env=official_env(wheels, work))
     return json.loads(out.read_text())
+
+
+def wall_clock(command: list[str], env: dict | None = None) -> float:
+    """Seconds from starting `command` in a new process to its exit."""
+    t = time.perf_counter()
+    result = subprocess.run([str(part) for part in command], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(map(str, command[:4]))}… failed:\n{result.stderr[-3000:]}")
+    return round(seconds, 2)
+
+
+def fresh_process_rows(folder: Path, work: Path, wheels: Path | None, skip_official: bool) -> dict:
+    """A 30 s clip transcribed by a new process, timed from its start to the transcript on disk."""
+    from hushscribe.engines.qwen import max_new_tokens
+    from hushscribe.transcript import FLAG_TOKEN_CAP
+
+    clip = work / "clip30.flac"
+    write_flac(clip, speech(30))
+    samples = decode(clip)
+    segments = vad.split(samples)
+    # random weights never stop: every row of the one batch decodes the budget of the longest segment
+    tokens = max_new_tokens(max(s.duration_s for s in segments)) * len(segments)
+    rows = {"clip_s": 30.0, "segments": len(segments), "new_tokens": tokens}
+    rows["import_s"] = wall_clock([sys.executable, "-c", "import torch, transformers, hushscribe.cli, "
+                                   "hushscribe.engines.qwen"])
+    cache = work / "hushscribe-cache"  # empty for the cold run; the warm run finds what the cold one left
+    for name in ("cold", "warm"):
+        out = work / f"fresh-{name}"
+        rows[f"{name}_s"] = wall_clock(
+            [sys.executable, "-m", "hushscribe", "transcribe", clip, "--engine", "qwen", "--model", folder,
+             "-l", "en", "-f", "json", "-o", out, "-q"], env={**os.environ, "HUSHSCRIBE_CACHE": str(cache)})
+        written = json.loads((out / "clip30.json").read_text())["segments"]
+        assert written and all(FLAG_TOKEN_CAP in s["flags"] for s in written), "a segment stopped early"
+    if not skip_official:
+        env = official_env(wheels, work)
+        official = work / "official-1.7b"
+        subprocess.run([sys.executable, ROOT / "bench" / "official_checkpoint.py", official, "--size", "1.7b"],
+                       check=True, env=env, capture_output=True)
+        np.save(work / "clip30.npy", samples)
+        rows["official_s"] = wall_clock([sys.executable, ROOT / "bench" / "official_fresh.py", official,
+                                         work / "clip30.npy", "--tokens", tokens, "--out", work / "official.txt"],
+                                        env=env)
+    return rows
 
 
 def generate_row(folder: Path) -> dict:
@@ -142,12 +202,15 @@ def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
     t = synced()
     engine = QwenEngine(folder, device="cuda")
     warm = synced() - t
+    t = synced()
+    engine.fuse()  # these rows measure the fused step; a short job never waits for it (see FusePolicy)
+    compile_s = synced() - t
     force_tokens(engine)
     english = RecognitionOptions(language="en")
     hour = [speech(30)] * SEGMENTS
     engine.recognize(hour, english)  # first call captures this batch size's graph
     default = timed_row(lambda: engine.recognize(hour, english), 3600.0)
-    default.update(warm_up_s=round(warm, 1), batch_size=engine.batch_size)
+    default.update(warm_up_s=round(warm, 1), compile_s=round(compile_s, 1), batch_size=engine.batch_size)
     transcriber = Transcriber(engine)
     clip = work / "clip30.flac"
     write_flac(clip, speech(30))
@@ -227,6 +290,14 @@ def gpu_section(args) -> dict:
         work = Path(tmp)
         audio = work / "speech.npy"
         np.save(audio, speech(600))
+        folder = work / "1.7b"
+        build_checkpoint(folder, "1.7b")
+        fresh = fresh_process_rows(folder, work, args.official_wheels, args.skip_official)
+        report.update({f"fresh_process_{key}": value for key, value in fresh.items() if key != "import_s"},
+                      import_s=fresh["import_s"])
+        print(json.dumps({"fresh_process": fresh}), flush=True)
+        if args.fresh_only:
+            return report
         if not args.skip_official:
             try:
                 report["rows"]["official"] = official_rows("1.7b", args.official_wheels, audio, work)
@@ -235,7 +306,8 @@ def gpu_section(args) -> dict:
             print(json.dumps({"official": report["rows"]["official"]}), flush=True)
         for size in ("1.7b", "0.6b"):
             folder = work / size
-            build_checkpoint(folder, size)
+            if not folder.is_dir():
+                build_checkpoint(folder, size)
             if size == "1.7b":
                 report["rows"]["generate_eager_batch1"] = generate_row(folder)
                 print(json.dumps({"generate": report["rows"]["generate_eager_batch1"]}), flush=True)
@@ -295,11 +367,26 @@ def gpu_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def fresh_table(report: dict) -> str:
+    cold, warm = report["fresh_process_cold_s"], report["fresh_process_warm_s"]
+    official = report.get("fresh_process_official_s")
+    lines = [f"Fresh process → transcript of a {report['fresh_process_clip_s']:.0f} s clip on disk "
+             f"({report['fresh_process_new_tokens']} new tokens each side), {report['gpu']}:", "",
+             "| run | seconds | minus the bare import |", "|---|---|---|"]
+    for name, seconds in (("hushscribe, compile cache empty", cold), ("hushscribe, compile cache warm", warm),
+                          ("official qwen-asr", official)):
+        if seconds is not None:
+            lines.append(f"| {name} | {seconds:.1f} | {seconds - report['import_s']:.1f} |")
+    lines.append(f"| bare import of torch + transformers + hushscribe | {report['import_s']:.1f} | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-gpu", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--fresh-only", action="store_true", help="only the fresh-process rows of the GPU section")
     parser.add_argument("--official-wheels", type=Path, help="a folder of the wheels in bench/official_wheels.txt")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args, rest = parser.parse_known_args()
@@ -312,7 +399,9 @@ def main() -> None:
             path = args.out / f"gpu-{report['date']}-{name}.json"
             args.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2) + "\n")
-            print(gpu_table(report))
+            print(fresh_table(report))
+            if not args.fresh_only:
+                print(gpu_table(report))
             print(f"saved {path}")
         else:
             print("no CUDA GPU: GPU section skipped")

@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the Qwen engine needs torch (pip install 'hushscribe[qwen]')")
-pytest.importorskip("transformers", reason="the Qwen engine needs transformers")
+from .conftest import QWEN_MISSING
+
+torch = pytest.importorskip("torch", reason=QWEN_MISSING)
+pytest.importorskip("transformers", reason=QWEN_MISSING)
 
 from hushscribe import HushError, Transcriber  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
@@ -155,14 +157,68 @@ def test_auto_engine_is_whisper_without_a_gpu(tiny_qwen):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fused_decode_step_gives_the_same_transcript_as_the_plain_one(tiny_qwen, clip):
-    """torch.compile's fused step (the default) against the plain step, both as CUDA graphs.
+    """torch.compile's fused step against the plain step, both as CUDA graphs.
     float32: random weights leave near-ties between tokens that bf16 rounding would flip."""
     eager = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=False, dtype="float32"))
-    compiled = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=True, dtype="float32"))
+    fused = QwenEngine(tiny_qwen, device="cuda", dtype="float32")
+    fused.fuse()
+    compiled = Transcriber(fused)
     for name in ("jfk", "leopard_3speaker", "aishell1"):
         audio = decode(clip(name)["path"])
         a, b = eager.transcribe(audio, language="en"), compiled.transcribe(audio, language="en")
         assert [s.text for s in a.segments] == [s.text for s in b.segments]
+
+
+def test_fuse_policy_compiles_once_the_plain_step_has_lost_a_compile(tmp_path, monkeypatch):
+    """Ski rental: no compile while the time the plain step lost (FUSED_SAVING of its decode time) is
+    below what a compile costs here; that cost is the cold guess until one is timed, then the timing
+    kept in hushscribe's cache folder, which a new process reads."""
+    from hushscribe.engines import qwen_decode
+
+    monkeypatch.setenv("HUSHSCRIBE_CACHE", str(tmp_path))
+    policy = qwen_decode.FusePolicy("model A")
+    assert policy.compile_s() == qwen_decode.COLD_COMPILE_S
+    policy.record(30.0)  # a 30 s clip decodes in well under a second: a short job never gets here
+    assert not policy.due()
+    policy.record(qwen_decode.COLD_COMPILE_S / qwen_decode.FUSED_SAVING - 30.0)
+    assert policy.due()
+    policy.compiled(12.3)
+    assert json.loads((tmp_path / "torch-compile" / "compile-seconds.json").read_text()) == {"model A": 12.3}
+    again = qwen_decode.FusePolicy("model A")
+    assert again.compile_s() == 12.3 and qwen_decode.FusePolicy("model B").compile_s() == qwen_decode.COLD_COMPILE_S
+    again.record(12.3 / qwen_decode.FUSED_SAVING * 0.99)
+    assert not again.due()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_fresh_process_compiles_only_when_it_pays_and_keeps_the_artefacts(tiny_qwen, clip, tmp_path):
+    """A short job in a fresh CLI process never compiles; one whose compile is known to cost nothing
+    compiles after its first batch, and Inductor's artefacts stay in the cache folder (not in the
+    private temporary folder, removed at exit), with the measured compile time beside them."""
+    engine = QwenEngine(tiny_qwen, device="cuda", dtype="float32")
+    key = engine._compile_key()
+    cache = tmp_path / "cache"
+    compile_dir = cache / "torch-compile"
+    env = {**os.environ, "HUSHSCRIBE_CACHE": str(cache), "HUSHSCRIBE_TMPDIR": str(tmp_path / "tmp")}
+    for env_name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        env.pop(env_name, None)
+
+    def transcribe(out):
+        result = subprocess.run([sys.executable, "-m", "hushscribe", "transcribe", str(clip("jfk")["path"]),
+                                 "--engine", "qwen", "--model", str(tiny_qwen), "-f", "json", "-o", str(out), "-q"],
+                                capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(next(out.glob("*.json")).read_text())["segments"]
+
+    transcribe(tmp_path / "short")
+    assert not (compile_dir / "inductor").exists() and not (compile_dir / "compile-seconds.json").exists()
+    compile_dir.mkdir(parents=True)
+    (compile_dir / "compile-seconds.json").write_text(json.dumps({key: 0.0}))
+    transcribe(tmp_path / "fused")
+    assert any((compile_dir / "inductor").rglob("*.py")), "no compiled kernels in the cache folder"
+    assert json.loads((compile_dir / "compile-seconds.json").read_text())[key] > 0.0
+    assert list((tmp_path / "tmp").glob("hushscribe-*")) == []
 
 
 def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.engines.qwen_attention import use_fast_attention
-from hushscribe.engines.qwen_decode import BUCKETS, StepGraph, bucket
+from hushscribe.engines.qwen_decode import BUCKETS, FusePolicy, StepGraph, bucket
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP
@@ -77,9 +78,10 @@ class QwenEngine:
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
         # On CUDA the decode step is a CUDA graph per batch-size bucket (at most two kept: each holds a
-        # KV cache); `compile` also fuses the step with torch.compile first (20-60 s once per process).
+        # KV cache). With `compile`, the step is fused by torch.compile once that pays (FusePolicy).
         self.use_graphs = self.device.type == "cuda"
-        self.fuse = compile and self.use_graphs
+        self.fused = False
+        self._fuse_policy = FusePolicy(self._compile_key()) if compile and self.use_graphs else None
         self._steps: dict[int, StepGraph] = {}
         if self.use_graphs:
             self._warm_up()
@@ -138,8 +140,25 @@ class QwenEngine:
         with torch.inference_mode():
             embeds = self._embeddings(inputs)
             step = self._step_graph(size, embeds.shape[1] + budget)
-            out = step.run(embeds, inputs["attention_mask"].bool(), budget)
-        return [self._parse(ids, options.language) for ids in out[:count].tolist()]
+            start = time.perf_counter()
+            ids = step.run(embeds, inputs["attention_mask"].bool(), budget)[:count].tolist()
+        if self._fuse_policy and not self.fused:
+            self._fuse_policy.record(time.perf_counter() - start)
+            if self._fuse_policy.due():
+                self.fuse()
+        return [self._parse(row, options.language) for row in ids]
+
+    def fuse(self) -> None:
+        """Compile the fused decode step now; the CUDA graphs are captured again with it."""
+        if self.fused or not self.use_graphs:
+            return
+        policy = self._fuse_policy or FusePolicy(self._compile_key())
+        log.info("compiling the decode step with torch.compile (once per process, about %.0f s)", policy.compile_s())
+        start = time.perf_counter()
+        self.fused = True
+        self._steps.clear()
+        self._warm_up()
+        policy.compiled(time.perf_counter() - start)
 
     def _embeddings(self, inputs):
         """Prompt embeddings with the audio encoder's output in place of the audio placeholders."""
@@ -159,7 +178,7 @@ class QwenEngine:
             self._release_memory()
             cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
             step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
-                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs, fuse=self.fuse)
+                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs, fuse=self.fused)
             self._steps[size] = step
         return step
 
@@ -186,8 +205,20 @@ class QwenEngine:
         return max([b for b in BUCKETS if b <= fits], default=1)  # batches are padded up to a bucket
 
     def _warm_up(self) -> None:
-        """Capture the decode step for a full 30 s segment now rather than on the first file."""
-        self._generate([np.zeros(SAMPLE_RATE * 30, np.float32)], RecognitionOptions(language="en"))
+        """Run the encoder once and capture the decode step for a 30 s segment, so that the first file
+        waits for neither (no decoding: a full budget of tokens would cost seconds)."""
+        import torch
+
+        inputs = self.inputs([np.zeros(SAMPLE_RATE * 30, np.float32)], RecognitionOptions(language="en"))
+        with torch.inference_mode():
+            embeds = self._embeddings(inputs)
+            self._step_graph(bucket(1), embeds.shape[1] + max_new_tokens(30.0))
+
+    def _compile_key(self) -> str:
+        import torch
+
+        text = self.model.config.text_config
+        return f"{text.hidden_size}x{text.num_hidden_layers} {torch.cuda.get_device_name(self.device)} torch {torch.__version__}"
 
     def _release_memory(self) -> None:
         import gc
