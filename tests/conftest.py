@@ -12,6 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = Path(os.environ.get("HUSHSCRIBE_TEST_AUDIO", REPO.parent / "shared" / "audio"))
+QWEN_MISSING = ("the Qwen engine needs torch and transformers: install torch's CPU build (on a machine without a GPU "
+                "a plain install takes a multi-GB CUDA build), then pip install -e '.[qwen]'")
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +71,8 @@ def transcriber():
 @pytest.fixture(scope="session")
 def tiny_qwen(tmp_path_factory) -> Path:
     """A tiny random Qwen3-ASR checkpoint folder, built once per run (tests/qwen_checkpoint.py)."""
-    pytest.importorskip("torch", reason="the Qwen engine needs torch (pip install 'hushscribe[qwen]')")
-    pytest.importorskip("transformers", reason="the Qwen engine needs transformers")
+    pytest.importorskip("torch", reason=QWEN_MISSING)
+    pytest.importorskip("transformers", reason=QWEN_MISSING)
     from .qwen_checkpoint import build_checkpoint
 
     return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))
