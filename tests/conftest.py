@@ -12,8 +12,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_AUDIO = Path(os.environ.get("HUSHSCRIBE_TEST_AUDIO", REPO.parent / "shared" / "audio"))
+CLIPS_MISSING = "shared clips not found"  # starts the skip reason, so that the summary can count those skips
 QWEN_MISSING = ("the Qwen engine needs torch and transformers: install torch's CPU build (on a machine without a GPU "
                 "a plain install takes a multi-GB CUDA build), then pip install -e '.[qwen]'")
+
+
+def pytest_report_header(config):
+    found = (SHARED_AUDIO / "manifest.jsonl").exists()
+    return f"shared clips: {SHARED_AUDIO}" + ("" if found else " (not found: the tests that need them will skip)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Tests skipped for lack of the clips get a section of their own: a run without them must not pass for a full one."""
+    missed = [report for report in terminalreporter.stats.get("skipped", [])
+              if isinstance(report.longrepr, tuple) and CLIPS_MISSING in report.longrepr[2]]
+    if not missed:
+        return
+    terminalreporter.section("shared clips missing", sep="!", yellow=True, bold=True)
+    tests = "test" if len(missed) == 1 else "tests"
+    terminalreporter.line(f"{len(missed)} {tests} did not run: no manifest.jsonl in {SHARED_AUDIO}")
+    terminalreporter.line("Put the shared clips in ../shared/audio beside the checkout, or point HUSHSCRIBE_TEST_AUDIO "
+                          "at the folder that holds manifest.jsonl.")
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +63,7 @@ def shared_audio() -> Path:
 def manifest() -> list[dict]:
     path = SHARED_AUDIO / "manifest.jsonl"
     if not path.exists():
-        pytest.skip(f"shared clips not found at {SHARED_AUDIO} (set HUSHSCRIBE_TEST_AUDIO)")
+        pytest.skip(f"{CLIPS_MISSING} at {SHARED_AUDIO} (set HUSHSCRIBE_TEST_AUDIO)")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     for row in rows:
         row["path"] = SHARED_AUDIO / row["file"]
