@@ -56,6 +56,14 @@ def write_float_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     path.write_bytes(header + data)
 
 
+def add_info_tags(path: Path, tags: dict[bytes, bytes]) -> None:
+    """Append a RIFF LIST/INFO chunk of raw tag bytes (e.g. b"INAM": b"Caf\xe9", Latin-1) to a WAV file."""
+    fields = b"".join(key + (len(value) + 1).to_bytes(4, "little") + value + b"\0" + b"\0" * (len(value) % 2 == 0)
+                      for key, value in tags.items())  # each value NUL-terminated, padded to an even length
+    body = path.read_bytes()[8:] + b"LIST" + (len(fields) + 4).to_bytes(4, "little") + b"INFO" + fields
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+
+
 def encode(path: Path, audio: np.ndarray, codec: str, container: str | None = None, rate: int = 16000) -> None:
     with av.open(str(path), "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
@@ -116,4 +124,7 @@ def build(folder: Path) -> list[Case]:
     encode(add("voice.ogg", "speech"), jfk(48000), "libopus", "ogg", rate=48000)
     write_wav(add("my talk – 会议 (final).wav", "speech"), speech)
     write_wav(add("..odd..name.wav", "speech"), speech)
+    tagged = add("latin1_tags.wav", "speech")  # tags written by an old Windows tool: not UTF-8
+    write_wav(tagged, speech)
+    add_info_tags(tagged, {b"INAM": "Entrevue au café".encode("latin-1"), b"IART": "René".encode("latin-1")})
     return cases

@@ -8,8 +8,10 @@ import av
 import numpy as np
 import pytest
 
-from hushscribe.audio import SAMPLE_RATE, AudioFilters, decode
+from hushscribe.audio import SAMPLE_RATE, AudioFilters, decode, open_stream
 from hushscribe.errors import HushError
+
+from .bad_inputs import add_info_tags, write_wav
 
 # (file suffix, container format, audio codec, sample rate, channels, add a video track)
 VARIANTS = [
@@ -135,6 +137,17 @@ def test_missing_file_and_folder(tmp_path):
         decode(tmp_path / "nope.wav")
     with pytest.raises(HushError, match="folder"):
         decode(tmp_path)
+
+
+def test_tags_that_are_not_utf8_do_not_stop_a_file(tmp_path, reference):
+    # PyAV < 19 raised UnicodeDecodeError on opening such a file unless told otherwise; 19 no longer takes the option
+    plain, tagged = tmp_path / "plain.wav", tmp_path / "tagged.wav"
+    write_wav(plain, reference)
+    write_wav(tagged, reference)
+    add_info_tags(tagged, {b"INAM": "Entrevue au caf\xe9".encode("latin-1"), b"IART": b"Ren\xe9"})
+    seconds, chunks = open_stream(tagged)
+    assert seconds == pytest.approx(len(reference) / SAMPLE_RATE, abs=0.01)
+    np.testing.assert_array_equal(np.concatenate(list(chunks)), decode(plain))
 
 
 def test_video_without_audio_track(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hushscribe.batch import MANIFEST, run_batch
+from hushscribe.batch import MANIFEST, run_batch, walk
 from hushscribe.scoring import error_rate
 from hushscribe.transcriber import TranscribeOptions
 
@@ -24,7 +24,7 @@ OPTIONS = TranscribeOptions()  # each file's language detected
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    """The bad-input corpus in nested folders, plus the bundled samples: 21 files."""
+    """The bad-input corpus in nested folders, plus the bundled samples: 22 files."""
     root = tmp_path_factory.mktemp("archive")
     cases = build(root / "2024" / "odd")
     samples = Path(__file__).resolve().parent.parent / "samples"
@@ -75,6 +75,12 @@ def test_in_process_then_resumed(archive, tmp_path):
     changed.unlink()  # an output gone: that file alone is done again
     third = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
     assert [i.relative for i in third.done] == ["2025/jfk.flac"] and changed.exists()
+
+
+def test_walk_reads_the_length_of_a_file_whose_tags_are_not_utf8(archive):
+    root, _ = archive
+    lengths = {item.relative: item.seconds for item in walk(root)}
+    assert lengths["2024/odd/latin1_tags.wav"] == pytest.approx(lengths["2025/jfk.flac"], abs=0.01)
 
 
 ray = pytest.importorskip("ray", reason="the Ray runner needs pip install 'hushscribe[batch]'")

@@ -60,6 +60,16 @@ def decode(source: Source, filters: AudioFilters | None = None) -> np.ndarray:
     return buffer.array()
 
 
+# PyAV 19 reads tags as UTF-8 with surrogateescape and dropped the argument; older versions decode them
+# strictly unless told otherwise, which made a file with a Latin-1 title unreadable
+_OPEN_OPTIONS = {"metadata_errors": "surrogateescape"} if int(av.__version__.split(".")[0]) < 19 else {}
+
+
+def open_container(file: str | BinaryIO) -> av.container.InputContainer:
+    """`av.open` for reading, on every PyAV we support: tags that are not UTF-8 never stop a file opening."""
+    return av.open(file, **_OPEN_OPTIONS)
+
+
 def open_stream(source: Source, filters: AudioFilters | None = None) -> tuple[float, Iterator[np.ndarray]]:
     """Open and check `source` now (HushError for a missing, empty or unreadable file, or one with no
     sound track); returns its length in seconds as the container states it (0 if unknown) and the
@@ -79,8 +89,8 @@ def open_stream(source: Source, filters: AudioFilters | None = None) -> tuple[fl
             raise HushError("the upload is empty (0 bytes)", source=name)
         source = io.BytesIO(source)
     try:
-        container = av.open(str(source) if isinstance(source, Path) else source, metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        container = open_container(str(source) if isinstance(source, Path) else source)
+    except av.error.FFmpegError as exc:
         raise HushError(
             f"not an audio or video file that can be read ({_reason(exc)}); "
             "convert it to wav, mp3, m4a, flac or ogg and try again",

@@ -72,9 +72,9 @@ def _seconds(path: Path) -> float:
     import av
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with audio_mod.open_container(str(path)) as container:
             return container.duration / av.time_base if container.duration else 0.0
-    except (av.error.FFmpegError, UnicodeDecodeError, OSError):
+    except (av.error.FFmpegError, OSError):
         return 0.0  # the worker will say what is wrong with it
 
 
