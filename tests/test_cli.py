@@ -14,7 +14,10 @@ import pytest
 
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.cli import main
+from hushscribe.engines.base import Recognition
+from hushscribe.formats import format_timestamp
 from hushscribe.scoring import error_rate
+from hushscribe.transcript import FLAG_TOKEN_CAP
 
 # Plain faster-whisper with the same embedded weights (base, int8, beam 5, no VAD, language given,
 # Cantonese as Chinese) on the same clips, measured with bench/cpu.py on this project's 2-core CI
@@ -117,6 +120,83 @@ def test_usage_errors_are_one_line(tmp_path, clip):
     assert result.returncode == 2 and "unknown format docx" in result.stderr and "Traceback" not in result.stderr
     result = run_cli("transcribe", str(clip("jfk")["path"]), "-l", "klingon")
     assert result.returncode == 2 and "unknown language" in result.stderr and "Traceback" not in result.stderr
+
+
+class LoopingEngine:
+    """Loops on every segment and stops it at the token cap, as a model with random weights does."""
+
+    name, model_name, batch_size = "looping", "test", 4
+
+    def supports_language(self, language):
+        return True
+
+    def detect_language(self, audio):
+        return "en"
+
+    def recognize(self, segments, options):
+        return [Recognition("and again " * 30, "en", flags=[FLAG_TOKEN_CAP]) for _ in segments]
+
+
+@pytest.fixture
+def looping_engine(monkeypatch):
+    """Every Transcriber the CLI makes gets a LoopingEngine: no model to load, the same text every time."""
+    monkeypatch.setattr("hushscribe.transcriber.load_engine", lambda *args, **kwargs: LoopingEngine())
+
+
+def warnings_and_summary(stderr: str) -> tuple[list[str], list[str]]:
+    lines = stderr.splitlines()
+    return ([line for line in lines if line.startswith("hushscribe: warning: ")],
+            [line for line in lines if " transcribed, " in line])
+
+
+def test_repaired_loops_and_token_caps_are_warned_with_their_time(tmp_path, clip, looping_engine, capsys):
+    path = tmp_path / "talk.wav"
+    _write_wav(path, np.concatenate([np.zeros(83 * SAMPLE_RATE, np.float32), decode(clip("jfk")["path"])]))
+    assert main(["transcribe", str(path), "-o", str(tmp_path), "-f", "json", "-q"]) == 0
+    warnings, _ = warnings_and_summary(capsys.readouterr().err)
+    segments = json.loads((tmp_path / "talk.json").read_text())["segments"]
+    assert segments and all(s["flags"] == ["hit_token_cap", "repetition_repaired"] for s in segments)
+    stamps = [format_timestamp(s["start"], millis=False) for s in segments]
+    assert stamps[0] in ("00:01:22", "00:01:23")  # the speech starts at 83 s
+    assert warnings == [line for stamp in stamps for line in (
+        f"hushscribe: warning: {path} {stamp}: the text reached the length limit and may be cut short; "
+        "listen there to check it",
+        f"hushscribe: warning: {path} {stamp}: a repetition loop was repaired; listen there to check the text")]
+
+
+def test_the_summary_says_where_the_outputs_went(tmp_path, clip, looping_engine, capsys):
+    inputs = tmp_path / "in"
+    (inputs / "nested").mkdir(parents=True)
+    for name in ("a.flac", "nested/b.flac"):
+        (inputs / name).write_bytes(clip("jfk")["path"].read_bytes())
+    out = tmp_path / "out"
+    assert main(["transcribe", str(inputs / "a.flac"), "-o", str(out), "-f", "txt,srt"]) == 0
+    _, summary = warnings_and_summary(capsys.readouterr().err)
+    assert len(summary) == 1 and summary[0].endswith(f"; wrote {out / 'a.txt'}, {out / 'a.srt'}"), summary
+    assert sorted(p.name for p in out.iterdir()) == ["a.srt", "a.txt"]
+
+    assert main(["transcribe", str(inputs), "-o", str(out), "-f", "txt", "--overwrite"]) == 0
+    _, summary = warnings_and_summary(capsys.readouterr().err)
+    assert summary[0].endswith(f"; outputs in {out}") and (out / "nested" / "b.txt").exists()
+
+    assert main(["transcribe", str(inputs / "a.flac"), str(inputs / "nested" / "b.flac"), "-f", "txt"]) == 0
+    _, summary = warnings_and_summary(capsys.readouterr().err)
+    assert summary[0].endswith("; outputs next to each recording")
+    assert (inputs / "a.txt").exists() and (inputs / "nested" / "b.txt").exists()
+
+
+def test_one_failed_file_is_its_error_alone_and_an_empty_one_says_what_to_do(tmp_path, looping_engine, capsys):
+    empty = tmp_path / "meeting.m4a"
+    empty.write_bytes(b"")
+    assert main(["transcribe", str(empty), "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"hushscribe: error: {empty}: the file is empty (0 bytes), so there is nothing to transcribe; "
+        "if it is still being recorded or copied, wait until that finishes, then export or copy it again"]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+    assert main(["transcribe", str(empty), str(tmp_path / "missing.wav")]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 3 and errors[-1] == "hushscribe: 0 transcribed, 2 failed"  # no '0.0 s of audio'
 
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+?)(?:\n\n|\Z)", re.S)

@@ -83,10 +83,11 @@ def open_stream(source: Source, filters: AudioFilters | None = None) -> tuple[fl
         if path.is_dir():
             raise HushError("is a folder, not a recording", source=name)
         if path.stat().st_size == 0:
-            raise HushError("the file is empty (0 bytes)", source=name)
+            raise HushError("the file is empty (0 bytes), so there is nothing to transcribe; if it is still being "
+                            "recorded or copied, wait until that finishes, then export or copy it again", source=name)
     elif isinstance(source, bytes):
         if not source:
-            raise HushError("the upload is empty (0 bytes)", source=name)
+            raise HushError("the upload is empty (0 bytes); choose the recording again", source=name)
         source = io.BytesIO(source)
     try:
         container = open_container(str(source) if isinstance(source, Path) else source)

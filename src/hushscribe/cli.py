@@ -6,17 +6,18 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hushscribe import __version__
 from hushscribe.audio import AUDIO_EXTENSIONS, AudioFilters
 from hushscribe.engines import ENGINES
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, render, write
+from hushscribe.formats import FORMATS, format_timestamp, render, write
 from hushscribe.languages import normalize_language
 from hushscribe.models import QWEN_MODELS
 from hushscribe.text import SCRIPTS
+from hushscribe.transcript import FLAG_WARNINGS, Transcript
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -32,6 +33,7 @@ class Job:
     error: str | None = None
     duration: float = 0.0
     seconds: float = 0.0
+    outputs: list[Path] = field(default_factory=list)  # the files written (none when printed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,8 +178,8 @@ def transcribe_command(args: argparse.Namespace) -> int:
     for job in jobs:
         if job.error:
             print(f"hushscribe: error: {job.error}", file=sys.stderr)
-    if len(jobs) > 1 or not args.quiet:
-        print_summary(jobs)
+    if len(jobs) > 1 or not (args.quiet or jobs[0].error):  # one file's error needs no summary below it
+        print_summary(jobs, args.output_dir)
     return EXIT_FAILED if any(job.error for job in jobs) else 0
 
 
@@ -301,27 +303,50 @@ def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: b
             bar.set_postfix_str(f"{stream.position / max(elapsed, 1e-6):.1f}× realtime", refresh=False)
             bar.update(max(0, round(stream.position) - bar.n))
     transcript = stream.result()
+    _warn_about_flags(job, transcript)
     if job.out_dir is None:
         sys.stdout.write(render(transcript, "txt", timestamps=timestamps))
         sys.stdout.flush()
     else:
         for fmt in formats:
             try:
-                write(transcript, fmt, job.out_dir / f"{job.path.stem}.{fmt}", timestamps=timestamps,
-                      overwrite=overwrite)
+                job.outputs.append(write(transcript, fmt, job.out_dir / f"{job.path.stem}.{fmt}",
+                                         timestamps=timestamps, overwrite=overwrite))
             except HushError as exc:
                 raise HushError(str(exc), source=str(job.path)) from None
     job.seconds = time.perf_counter() - started
 
 
-def print_summary(jobs: list[Job]) -> None:
+def _warn_about_flags(job: Job, transcript: Transcript) -> None:
+    """A line on stderr for each segment flag (repaired loop, token cap), at the time the txt output shows."""
+    for segment in transcript.segments:
+        for flag in segment.flags:
+            print(f"hushscribe: warning: {job.path} {format_timestamp(segment.start, millis=False)}: "
+                  f"{FLAG_WARNINGS.get(flag, flag)}", file=sys.stderr)
+
+
+def print_summary(jobs: list[Job], output_dir: Path | None) -> None:
     done = [j for j in jobs if not j.error]
-    audio = sum(j.duration for j in done)
-    seconds = sum(j.seconds for j in done)
-    speed = f", {audio / seconds:.1f}× realtime" if seconds else ""
-    failed = len(jobs) - len(done)
-    print(f"hushscribe: {len(done)} transcribed, {failed} failed; {audio:.1f} s of audio in {seconds:.1f} s{speed}",
-          file=sys.stderr)
+    line = f"hushscribe: {len(done)} transcribed, {len(jobs) - len(done)} failed"
+    if done:
+        audio = sum(j.duration for j in done)
+        seconds = sum(j.seconds for j in done)
+        speed = f", {audio / seconds:.1f}× realtime" if seconds else ""
+        line += f"; {audio:.1f} s of audio in {seconds:.1f} s{speed}" + _where_outputs_went(done, output_dir)
+    print(line, file=sys.stderr)
+
+
+def _where_outputs_went(done: list[Job], output_dir: Path | None) -> str:
+    """'; wrote a.txt, a.srt' for one recording, else the folder they all went to (empty when printed)."""
+    written = [j for j in done if j.outputs]
+    if not written:
+        return ""
+    if len(written) == 1:
+        return "; wrote " + ", ".join(str(p) for p in written[0].outputs)
+    folders = {j.out_dir for j in written}
+    if output_dir is None and len(folders) > 1:
+        return "; outputs next to each recording"
+    return f"; outputs in {output_dir or folders.pop()}"
 
 
 def _make_output_dir(job: Job) -> None:

@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass, field
 # Flags a segment may carry (strings so they read well in JSON).
 FLAG_TOKEN_CAP = "hit_token_cap"  # generation stopped at max_new_tokens: text may be cut short
 FLAG_REPETITION = "repetition_repaired"  # a repetition loop was detected and cut
+# What each flag means to the person reading the transcript (the CLI warns with these)
+FLAG_WARNINGS = {
+    FLAG_TOKEN_CAP: "the text reached the length limit and may be cut short; listen there to check it",
+    FLAG_REPETITION: "a repetition loop was repaired; listen there to check the text",
+}
 
 
 @dataclass
