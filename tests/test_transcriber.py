@@ -11,18 +11,20 @@ from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.scoring import error_rate
 from hushscribe.transcriber import prepare
-from hushscribe.transcript import FLAG_REPETITION
+from hushscribe.transcript import FLAG_REPETITION, Word
 
 
 class RecordingEngine:
-    """Answers with the segment length, and loops on segments longer than `loop_above_s`."""
+    """Answers with the segment length, and loops on segments longer than `loop_above_s`; word timings (when
+    asked) every 0.5 s, but only over a segment's first `hears_s` seconds, as Whisper can stop early."""
 
     name = "recording"
     model_name = "test"
 
-    def __init__(self, batch_size: int = 4, loop_above_s: float = 1e9) -> None:
+    def __init__(self, batch_size: int = 4, loop_above_s: float = 1e9, hears_s: float = 1e9) -> None:
         self.batch_size = batch_size
         self.loop_above_s = loop_above_s
+        self.hears_s = hears_s
         self.calls: list[tuple[list[float], RecognitionOptions]] = []
 
     def supports_language(self, language: str) -> bool:
@@ -37,7 +39,9 @@ class RecordingEngine:
         for s in segments:
             seconds = len(s) / SAMPLE_RATE
             text = "and again " * 30 if seconds > self.loop_above_s else f"{seconds:.1f} seconds"
-            out.append(Recognition(text=text, language=options.language))
+            words = [Word(t, t + 0.3, f" {t:.1f}") for t in np.arange(0.0, min(seconds, self.hears_s) - 0.3, 0.5)]
+            out.append(Recognition(text=text, language=options.language,
+                                   words=words if options.word_timestamps else None))
         return out
 
 
@@ -91,6 +95,24 @@ def test_a_loop_that_survives_the_retry_is_cut_and_flagged(clip):
     transcript = Transcriber(engine).transcribe(decode(clip("film_dialogue_26s")["path"]), language="en")
     segment = transcript.segments[0]
     assert FLAG_REPETITION in segment.flags and segment.text.count("and again") <= 4
+
+
+def test_speech_the_words_skip_is_recognised_again_on_its_own(clip):
+    first, second = (decode(clip(name)["path"]) for name in ("librispeech", "deepspeech"))
+    pause = 0.8  # under max_gap_s: both clips are one segment
+    audio = speech_with_pauses([first, second], pause_s=pause)
+    engine = RecordingEngine(hears_s=len(first) / SAMPLE_RATE)  # words for the first clip only
+    transcript = Transcriber(engine).transcribe(audio, language="en", word_timestamps=True)
+    whole, pieces = (c[0] for c in engine.calls)
+    assert len(whole) == 1 and len(pieces) >= 2 and sum(pieces) == pytest.approx(whole[0])
+    # still one segment, its words now reaching a second into the second clip, its text from every piece
+    (segment,) = transcript.segments
+    assert segment.words[-1].end > 2 * pause + len(first) / SAMPLE_RATE + 1.0
+    assert segment.text.count("seconds") == len(pieces)
+    # words heard everywhere, or no word timings to go by: recognised once
+    for engine, options in ((RecordingEngine(), {"word_timestamps": True}), (RecordingEngine(hears_s=1.0), {})):
+        Transcriber(engine).transcribe(audio, language="en", **options)
+        assert len(engine.calls) == 1
 
 
 def test_silence_gives_an_empty_transcript_without_calling_the_engine():

@@ -5,6 +5,7 @@ decode → VAD segments → batched recognition → text filters → Transcript
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -140,6 +141,9 @@ WINDOW_S = 600.0
 CUT_SEARCH_S = 30.0
 # A segment at least this long whose text loops is recognised again in two halves.
 MIN_RETRY_S = 8.0
+# A stretch of speech between pauses (padded as for recognition) at least this long in which a segment's word
+# timings put no word is recognised again on its own: on a long segment Whisper can stop early or skip a reply.
+MIN_UNHEARD_S = 1.5
 
 
 def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -222,16 +226,18 @@ class TranscriptStream:
             if self._diarizer is not None:
                 self._diarizer.add(samples, active, offset, self.options.vad)
             self.total += len(spans)
-            yield from _Window(self, offset, samples, spans).recognise()
+            yield from _Window(self, offset, samples, spans, active).recognise()
             self.position = end / SAMPLE_RATE
         self.duration = end / SAMPLE_RATE
 
 
 class _Window:
-    """One window of a stream: its samples, speech spans and their recognition."""
+    """One window of a stream: its samples, speech spans (with the VAD activity they came from) and their
+    recognition."""
 
-    def __init__(self, stream: TranscriptStream, offset: int, samples: np.ndarray, spans: list[vad.Span]) -> None:
-        self.stream, self.offset, self._samples, self._spans = stream, offset, samples, spans
+    def __init__(self, stream: TranscriptStream, offset: int, samples: np.ndarray, spans: list[vad.Span],
+                 active: np.ndarray) -> None:
+        self.stream, self.offset, self._samples, self._spans, self._active = stream, offset, samples, spans, active
 
     def recognise(self) -> Iterator[Segment]:
         stream = self.stream
@@ -263,8 +269,28 @@ class _Window:
                 # models fall into loops far more often on long windows: try again as two halves
                 halves = self._recognise_batch(list(vad.halve(span, self._samples)), options, retry=False)
                 segment = _merged(halves) if sum(FLAG_REPETITION in h.flags for h in halves) < 2 else segment
+            if retry and (unheard := self._unheard(span, segment)):
+                # Whisper can end a long segment early or skip a short reply: cut the segment around what it missed
+                pieces = _merged(self._recognise_batch(_cut_at(span, unheard), options, retry=False))
+                segment = pieces if len(self._unheard(span, pieces)) < len(unheard) else segment
             segments.append(segment)
         return segments
+
+    def _unheard(self, span: vad.Span, segment: Segment) -> list[vad.Span]:
+        """The stretches of speech in `span`, at least MIN_UNHEARD_S long, in which no word of `segment` has its
+        middle; none where the segment has no word timings, or no word at all (nothing heard to go by)."""
+        if not segment.words:
+            return []
+        middles = np.array([(w.start + w.end) / 2 * SAMPLE_RATE - self.offset for w in segment.words])
+        inside = [vad.Span(max(s.start, span.start), min(s.end, span.end)) for s in self._speech
+                  if s.end > span.start and s.start < span.end]
+        return [s for s in inside
+                if s.duration_s >= MIN_UNHEARD_S and not np.any((middles >= s.start) & (middles < s.end))]
+
+    @functools.cached_property
+    def _speech(self) -> list[vad.Span]:
+        """The window's speech between pauses, padded as for recognition (its segments are made of these)."""
+        return vad.speech_spans(self._active, len(self._samples), self.stream.options.vad)
 
     def _filtered(self, span: vad.Span, raw: str, language: str | None, flags: list[str],
                   words: list[Word] | None) -> Segment:
@@ -297,6 +323,12 @@ def _dominant_language(segments: list[Segment]) -> str | None:
         if s.language:
             seconds[s.language] = seconds.get(s.language, 0.0) + s.end - s.start
     return max(seconds, key=seconds.get) if seconds else None
+
+
+def _cut_at(span: vad.Span, stretches: list[vad.Span]) -> list[vad.Span]:
+    """`span` cut at the edges of `stretches` (inside it): the pieces in order, each stretch one of them."""
+    edges = sorted({span.start, span.end, *(edge for s in stretches for edge in (s.start, s.end))})
+    return [vad.Span(a, b) for a, b in zip(edges, edges[1:])]
 
 
 def _merged(parts: list[Segment]) -> Segment:
