@@ -39,6 +39,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hushscribe import vad  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
 
 TOKENS_PER_SECOND = 5
@@ -116,46 +116,47 @@ def official_rows(size: str, wheels: Path | None, audio: Path, work: Path) -> di
     return json.loads(out.read_text())
 
 
-def wall_clock(command: list[str], env: dict | None = None) -> float:
-    """Seconds from starting `command` in a new process to its exit."""
+def wall_clock(command: list[str], env: dict | None = None) -> tuple[float, str]:
+    """Seconds from starting `command` in a new process to its exit, and what it wrote to stderr."""
     t = time.perf_counter()
     result = subprocess.run([str(part) for part in command], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
     if result.returncode:
         raise RuntimeError(f"{' '.join(map(str, command[:4]))}… failed:\n{result.stderr[-3000:]}")
-    return round(seconds, 2)
+    return round(seconds, 2), result.stderr
+
+
+FRESH_WHAT = ("wall clock from process start to the transcript on disk, a 30 s FLAC of speech, true-size 1.7B "
+              "random bf16 weights, -l en: `hushscribe transcribe` with HUSHSCRIBE_CACHE empty (cold) and as the "
+              "cold run left it (warm); the official qwen-asr 0.0.6 (import, from_pretrained, transcribe of the "
+              "decoded samples, write) forced to the same number of new tokens; import_s: a process that only "
+              "imports torch, transformers, hushscribe.cli and hushscribe.engines.qwen")
 
 
 def fresh_process_rows(folder: Path, work: Path, wheels: Path | None, skip_official: bool) -> dict:
     """A 30 s clip transcribed by a new process, timed from its start to the transcript on disk."""
-    from hushscribe.engines.qwen import max_new_tokens
-    from hushscribe.transcript import FLAG_TOKEN_CAP
-
     clip = work / "clip30.flac"
     write_flac(clip, speech(30))
-    samples = decode(clip)
-    segments = vad.split(samples)
-    # random weights never stop: every row of the one batch decodes the budget of the longest segment
-    tokens = max_new_tokens(max(s.duration_s for s in segments)) * len(segments)
-    rows = {"clip_s": 30.0, "segments": len(segments), "new_tokens": tokens}
-    rows["import_s"] = wall_clock([sys.executable, "-c", "import torch, transformers, hushscribe.cli, "
-                                   "hushscribe.engines.qwen"])
+    rows = {"clip_s": 30.0}
+    rows["import_s"], _ = wall_clock([sys.executable, "-c", "import torch, transformers, hushscribe.cli, "
+                                      "hushscribe.engines.qwen"])
     cache = work / "hushscribe-cache"  # empty for the cold run; the warm run finds what the cold one left
     for name in ("cold", "warm"):
-        out = work / f"fresh-{name}"
-        rows[f"{name}_s"] = wall_clock(
+        rows[f"{name}_s"], log = wall_clock(
             [sys.executable, "-m", "hushscribe", "transcribe", clip, "--engine", "qwen", "--model", folder,
-             "-l", "en", "-f", "json", "-o", out, "-q"], env={**os.environ, "HUSHSCRIBE_CACHE": str(cache)})
-        written = json.loads((out / "clip30.json").read_text())["segments"]
-        assert written and all(FLAG_TOKEN_CAP in s["flags"] for s in written), "a segment stopped early"
+             "-l", "en", "-f", "json", "-o", work / f"fresh-{name}", "-q", "--debug"],
+            env={**os.environ, "HUSHSCRIBE_CACHE": str(cache)})
+        decoded = [int(n) for n in re.findall(r"a segment decoded (\d+) new tokens", log)]
+        rows["segments"], rows["new_tokens"] = len(decoded), sum(decoded)  # the same in both runs
     if not skip_official:
         env = official_env(wheels, work)
         official = work / "official-1.7b"
         subprocess.run([sys.executable, ROOT / "bench" / "official_checkpoint.py", official, "--size", "1.7b"],
                        check=True, env=env, capture_output=True)
-        np.save(work / "clip30.npy", samples)
-        rows["official_s"] = wall_clock([sys.executable, ROOT / "bench" / "official_fresh.py", official,
-                                         work / "clip30.npy", "--tokens", tokens, "--out", work / "official.txt"],
+        np.save(work / "clip30.npy", decode(clip))
+        rows["official_s"], _ = wall_clock([sys.executable, ROOT / "bench" / "official_fresh.py", official,
+                                         work / "clip30.npy", "--tokens", rows["new_tokens"], "--out",
+                                            work / "official.txt"],
                                         env=env)
     return rows
 
@@ -294,9 +295,10 @@ def gpu_section(args) -> dict:
         build_checkpoint(folder, "1.7b")
         fresh = fresh_process_rows(folder, work, args.official_wheels, args.skip_official)
         report.update({f"fresh_process_{key}": value for key, value in fresh.items() if key != "import_s"},
-                      import_s=fresh["import_s"])
+                      import_s=fresh["import_s"], fresh_process_what=FRESH_WHAT)
         print(json.dumps({"fresh_process": fresh}), flush=True)
         if args.fresh_only:
+            report["workload"] = "fresh-process rows only (--fresh-only)"
             return report
         if not args.skip_official:
             try:

@@ -11,6 +11,12 @@ _os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 _os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 _os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray (hushscribe batch --ray) reports usage by default
 
+from hushscribe.models import cache_dir as _cache_dir  # noqa: E402
+
+# torch.compile's generated kernels (no user data) belong in our cache folder: left to itself, torch fixes its
+# folder at import inside the temporary folder, which is a process's private one here, removed at exit.
+_os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache_dir() / "torch-compile" / "inductor"))
+
 from hushscribe.errors import HushError  # noqa: E402
 from hushscribe.transcriber import TranscribeOptions, Transcriber  # noqa: E402
 from hushscribe.transcript import Segment, Transcript, Word  # noqa: E402

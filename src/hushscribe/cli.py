@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en, ja (default: auto)")
     _engine_arguments(t)
     t.add_argument("--no-compile", dest="compile", action="store_false",
-                   help="skip torch.compile of the Qwen decoder step: no 20-60 s warm-up, but each step "
-                        "takes 1.4-1.7x as long (for short one-off jobs)")
+                   help="never fuse the Qwen decoder step with torch.compile (by default it is compiled "
+                        "once a long job has lost more to the plain step than the compile costs)")
     t.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
     t.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
     t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,

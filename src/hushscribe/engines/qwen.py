@@ -183,12 +183,12 @@ class QwenEngine:
         return step
 
     def _parse(self, ids: list[int], forced: str | None) -> Recognition:
-        finished = any(t in self._stop_ids for t in ids)
+        length = next((i + 1 for i, t in enumerate(ids) if t in self._stop_ids), None)
+        finished = length is not None
+        log.debug("a segment decoded %d new tokens", length or len(ids))
         raw = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
         language, text = parse_output(raw, forced)
-        flags = [] if finished else [FLAG_TOKEN_CAP]
-        if not finished:
-            log.warning("a segment reached the token limit; its text may be cut short")
+        flags = [] if finished else [FLAG_TOKEN_CAP]  # the surfaces say so, with the segment's time
         return Recognition(text=text, language=language, flags=flags)
 
     def _auto_batch_size(self) -> int:
@@ -218,7 +218,8 @@ class QwenEngine:
         import torch
 
         text = self.model.config.text_config
-        return f"{text.hidden_size}x{text.num_hidden_layers} {torch.cuda.get_device_name(self.device)} torch {torch.__version__}"
+        gpu = torch.cuda.get_device_name(self.device)
+        return f"{text.hidden_size}x{text.num_hidden_layers} {gpu} torch {torch.__version__}"
 
     def _release_memory(self) -> None:
         import gc

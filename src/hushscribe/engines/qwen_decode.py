@@ -145,8 +145,6 @@ def _fused_step():
     rotary, cache write, residuals) into a few, which is what bounds a step at small batches."""
     import torch._dynamo
 
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache() / "inductor"))
-    os.environ.setdefault("TRITON_CACHE_DIR", str(compile_cache() / "triton"))
     for name in ("recompile_limit", "cache_size_limit"):  # one compile per model (and dtype) in a process
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, 64)
@@ -187,18 +185,17 @@ class FusePolicy:
         timings = _timings()
         timings[self.key] = round(seconds, 1)
         path = compile_cache() / "compile-seconds.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(timings, indent=1) + "\n")
         tmp.replace(path)
 
 
 def compile_cache() -> Path:
-    """torch.compile's artefacts (generated kernels, no user data) and the compile timings."""
+    """The compile timings, beside torch.compile's own artefacts (TORCHINDUCTOR_CACHE_DIR, set at import)."""
     from hushscribe.models import cache_dir
 
-    folder = cache_dir() / "torch-compile"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return cache_dir() / "torch-compile"
 
 
 def _timings() -> dict[str, float]:
