@@ -1,13 +1,14 @@
-"""Tests for hushscribe.text: joining, repetition repair, script conversion, 的/地/得."""
+"""Tests for hushscribe.text: joining, repetition repair, script conversion, full-width punctuation, 的/地/得."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 
 from hushscribe.errors import HushError
-from hushscribe.text import SPACELESS_LANGUAGES, convert_script, fix_de, join_texts, repair_repetitions
+from hushscribe.text import SPACELESS_LANGUAGES, cjk_punctuation, convert_script, fix_de, join_texts, repair_repetitions
 
 # ---- join_texts ------------------------------------------------------------------------------
 
@@ -120,6 +121,86 @@ def test_convert_script_rejects_unknown_script():
         convert_script("你好", "zh", "cyrillic")
     with pytest.raises(HushError):
         convert_script("hello", "en", "Traditional")
+
+
+# ---- cjk_punctuation ---------------------------------------------------------------------------
+
+CJK_PUNCTUATION_CASES = [
+    # between CJK characters, Whisper's spaces dropped
+    ("服務態度, 當後過", "服務態度，當後過"),
+    ("个人邮计划,环旧沙事后", "个人邮计划，环旧沙事后"),
+    ("你好.我是小明", "你好。我是小明"),
+    ("注意:明天开会;不要迟到.", "注意：明天开会；不要迟到。"),
+    ("他说 , 好", "他说，好"),
+    ("他说:「你好」,然后走了", "他说：「你好」，然后走了"),
+    ("今日は晴れ.明日は雨", "今日は晴れ。明日は雨"),
+    # at the end of the text or of a line
+    ("你好吗?", "你好吗？"),
+    ("真的?!", "真的？！"),
+    ("太好了!!! 我们走吧", "太好了！！！我们走吧"),
+    ("谢谢. ", "谢谢。"),
+    ("第一行,\n第二行.", "第一行，\n第二行。"),
+    (" 你好,世界", " 你好，世界"),  # Whisper's leading space is the joiner's business
+    ("我用 Python 写代码, 你呢?", "我用 Python 写代码，你呢？"),
+    # English keeps its own: a mark with Latin on either side
+    ("我用 Python, Java 和 C++", "我用 Python, Java 和 C++"),
+    ("所以 data, 不管你是做 machine learning", "所以 data, 不管你是做 machine learning"),
+    ("我说, OK", "我说, OK"),
+    ("例如 e.g., U.S. 政府", "例如 e.g., U.S. 政府"),
+    ("访问 www.example.com 或 https://例子.com/a?b=1", "访问 www.example.com 或 https://例子.com/a?b=1"),
+    ("Hello, world. How are you?", "Hello, world. How are you?"),
+    # numbers and units
+    ("价格是3.5元", "价格是3.5元"),
+    ("一共1,000元", "一共1,000元"),
+    ("会议在10:30开始", "会议在10:30开始"),
+    ("重2.5kg", "重2.5kg"),
+    ("比分是2:1", "比分是2:1"),
+    ("1.你好", "1.你好"),
+    # ellipses are kept as written
+    ("他想了想...好吧", "他想了想...好吧"),
+    ("等等... 然后", "等等... 然后"),
+    ("嗯...", "嗯..."),
+    # Korean is written with ASCII punctuation
+    ("안녕하세요, 반갑습니다. 뭐예요?", "안녕하세요, 반갑습니다. 뭐예요?"),
+    ("學校, 한국어", "學校, 한국어"),
+    # already full-width, spaces after it included
+    ("一朵， 真比天上的星星还多。 夜晚", "一朵， 真比天上的星星还多。 夜晚"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize("text, expected", CJK_PUNCTUATION_CASES)
+def test_cjk_punctuation(text, expected):
+    assert cjk_punctuation(text) == expected
+
+
+def test_cjk_punctuation_is_idempotent():
+    for _, expected in CJK_PUNCTUATION_CASES:
+        assert cjk_punctuation(expected) == expected
+    rng = random.Random(16)
+    alphabet = "你好世界かな한국ab19 ,.?!:;\n。，「」"
+    for _ in range(2000):
+        once = cjk_punctuation("".join(rng.choices(alphabet, k=rng.randint(1, 12))))
+        assert cjk_punctuation(once) == once
+
+
+def test_cjk_punctuation_leaves_every_reference_alone(manifest):
+    # References are written as people write: full-width in Chinese, ASCII elsewhere. The one
+    # exception is an ASCII full stop after Chinese at the end of a reference, which is made full-width.
+    fixes = {"zh/cosyvoice_pr1212_laoxu_conversational.wav": ("哼哼.", "哼哼。")}
+    languages = {row["lang"] for row in manifest}
+    assert {"zh", "yue", "en", "ko"} <= languages
+    for row in manifest:
+        text = row["text"]
+        expected = text.replace(*fixes[row["file"]]) if row["file"] in fixes else text
+        assert cjk_punctuation(text) == expected, row["file"]
+
+
+def test_cjk_punctuation_is_fast():
+    text = "服務態度, 當後過. 我用 Python, Java 和 C++ 写了3.5个程序... 你呢? " * 2000
+    start = time.perf_counter()
+    cjk_punctuation(text)
+    assert time.perf_counter() - start < 0.5
 
 
 # ---- fix_de ------------------------------------------------------------------------------------

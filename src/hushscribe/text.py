@@ -1,4 +1,5 @@
-"""Filters on recognised text: joining, repetition repair, script conversion, 的/地/得 fixes.
+"""Filters on recognised text: joining, repetition repair, script conversion, full-width punctuation,
+的/地/得 fixes.
 
 Pure functions on strings; no model is involved.
 """
@@ -49,7 +50,8 @@ CJK_PUNCTUATION_RANGES = (
     (0xFF00, 0xFF65),  # full-width forms ，！？ and halfwidth CJK punctuation
     (0xFFE0, 0xFFEF),  # full-width signs
 )
-CJK_IDEOGRAPH_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # a regex class body
+CJK_IDEOGRAPH_RE = re.compile(f"[{HAN_CHARS}]")
 
 # Boundary kinds for join_texts.
 _PUNCT, _SPACELESS, _SPACED, _AMBIGUOUS = "punct", "spaceless", "spaced", "ambiguous"
@@ -192,6 +194,27 @@ def convert_script(text: str, language: str | None, script: str | None) -> str:
     else:
         config = OPENCC_TO_SIMPLIFIED
     return _opencc_converter(config).convert(text)
+
+
+# ---- full-width punctuation --------------------------------------------------------------
+# Next to these an ASCII mark is Chinese or Japanese punctuation: Han, kana, bopomofo, and CJK
+# punctuation (、「」《》（）). Hangul is left out: Korean is written with ASCII punctuation.
+CJK_PUNCTUATION_CONTEXT = (HAN_CHARS + "\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # kana
+                           "\u3100-\u312f"  # bopomofo
+                           "\u3001-\u303f\uff08\uff09")  # 、。「」《》〇々 and full-width ( )
+TO_FULL_WIDTH = str.maketrans(",.?!:;", "，。？！：；")
+# A mark (or a run of ?/!) with CJK before it and CJK or a line's end after it, Whisper's spaces around
+# it included. 3.5, 1,000, 10:30, e.g., URLs and "..." never have CJK on both sides of one mark.
+_ASCII_MARK_IN_CJK_RE = re.compile(
+    rf"(?<=[{CJK_PUNCTUATION_CONTEXT}])[ \t]*([,.:;]|[?!]+)[ \t]*(?=[{CJK_PUNCTUATION_CONTEXT}]|[\r\n]|\Z)")
+
+
+def cjk_punctuation(text: str) -> str:
+    """Write ASCII , . ? ! : ; between CJK characters (or after one at a line's end) as ，。？！：；,
+    dropping the spaces around the mark. Marks next to Latin letters, digits or Hangul are kept,
+    and so is "..." (Chinese …… is a rewrite, not the same mark full-width; Whisper's dots often mark a cut).
+    """
+    return _ASCII_MARK_IN_CJK_RE.sub(lambda m: m.group(1).translate(TO_FULL_WIDTH), text)
 
 
 # ---- 的/地/得 -----------------------------------------------------------------------------
