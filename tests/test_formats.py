@@ -239,7 +239,11 @@ def test_json_round_trips_every_field():
     transcript = with_words()
     transcript.segments[0].flags.append("hit_token_cap")
     data = json.loads(render(transcript, "json"))
-    assert set(data) == {"source", "duration", "language", "engine", "model", "processing_s", "text", "segments"}
+    assert set(data) == {"source", "duration", "language", "languages", "engine", "model", "processing_s", "text",
+                         "segments"}
+    mixed = Transcript(source="<array>", duration=9.0, language="zh", segments=[
+        Segment(0.0, 2.0, "Hello.", language="en"), Segment(2.0, 8.0, "你好。", language="zh")])
+    assert json.loads(render(mixed, "json"))["languages"] == ["zh", "en"]  # the one spoken longest first
     segment = data["segments"][0]
     assert segment["text"] == "So this is timed. Much later." and segment["flags"] == ["hit_token_cap"]
     assert segment["words"][3] == {"start": 1.8, "end": 2.6, "text": " timed.", "probability": None}

@@ -116,6 +116,20 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(engine, manifest, monk
     assert batched == one_by_one  # every segment back, in its own place
 
 
+def test_unforced_each_segment_keeps_the_language_the_model_names(engine, clip, monkeypatch):
+    """No language asked for: the prompt leaves the language to the model, and each segment keeps the one it
+    wrote (random weights write nonsense, so the decoded text is stood in for by what a real model writes)."""
+    gap = np.zeros(3 * SAMPLE_RATE, np.float32)
+    recording = np.concatenate([decode(clip("jfk")["path"]), gap, decode(clip("aishell1")["path"])])
+    said = iter(["language English<asr_text>Ask not.", "language Chinese<asr_text>甚至出现交易几乎停滞的情况"])
+    monkeypatch.setattr(engine.processor.tokenizer, "decode", lambda ids, **kwargs: next(said))
+    monkeypatch.setattr(engine, "batch_size", 1)  # one segment per call: the stand-in answers in order
+    transcript = Transcriber(engine).transcribe(recording)
+    assert [(s.language, s.text) for s in transcript.segments] == [("en", "Ask not."),
+                                                                   ("zh", "甚至出现交易几乎停滞的情况")]
+    assert transcript.language == "en" and transcript.languages == ["en", "zh"]
+
+
 @pytest.mark.parametrize("raw,forced,expected", [
     ("language Cantonese<asr_text>你好呀", None, ("yue", "你好呀")),
     ("language English<asr_text> Hello there.", None, ("en", "Hello there.")),

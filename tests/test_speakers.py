@@ -149,8 +149,8 @@ class FixedEngine:
     def supports_language(self, language):
         return True
 
-    def detect_language(self, audio):
-        return "en"
+    def language_probabilities(self, segments):
+        return [{"en": 1.0} for _ in segments]
 
     def recognize(self, segments, options):
         from hushscribe.engines.base import Recognition
@@ -194,7 +194,7 @@ def test_speakers_off_imports_nothing_and_labels_nothing(clip):
             "class Engine:\n"
             "    name, model_name, batch_size = 'e', 'm', 4\n"
             "    supports_language = lambda self, language: True\n"
-            "    detect_language = lambda self, audio: 'en'\n"
+            "    language_probabilities = lambda self, segments: [{'en': 1.0} for _ in segments]\n"
             "    recognize = lambda self, segments, options: [Recognition('hi', 'en') for _ in segments]\n"
             f"t = Transcriber(Engine()).transcribe({str(clip('librispeech_1995')['path'])!r}, speakers='off')\n"
             "assert t.speakers == {} and t.segments and all(s.speaker is None for s in t.segments), t\n"

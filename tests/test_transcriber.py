@@ -30,8 +30,8 @@ class RecordingEngine:
     def supports_language(self, language: str) -> bool:
         return language != "fil"
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
-        return "en"
+    def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]]:
+        return [{"en": 1.0} for _ in segments]
 
     def recognize(self, segments, options):
         self.calls.append(([len(s) / SAMPLE_RATE for s in segments], options))
@@ -67,10 +67,69 @@ def test_segments_follow_vad_in_batches(clip):
     assert transcript.language == "en" and transcript.engine == "recording"
 
 
-def test_language_is_detected_once_per_file(clip):
-    engine = RecordingEngine()
-    transcript = Transcriber(engine).transcribe(decode(clip("jfk")["path"]))
-    assert transcript.language == "en" and engine.calls[0][1].language == "en"
+class LanguageEngine(RecordingEngine):
+    """Hears in each segment the languages a timeline of the recording puts there, weighted by time."""
+
+    def __init__(self, recording: np.ndarray, timeline: list[tuple[float, float, dict[str, float]]]) -> None:
+        super().__init__(batch_size=4)
+        self.recording, self.timeline = recording, timeline
+        self.identified: list[float] = []  # seconds of each segment or piece whose language was asked
+
+    def language_probabilities(self, segments):
+        return [self._heard(s) for s in segments]
+
+    def _heard(self, segment: np.ndarray) -> dict[str, float]:
+        start = next(i for i in np.flatnonzero(self.recording == segment[0])
+                     if np.array_equal(self.recording[i:i + len(segment)], segment)) / SAMPLE_RATE
+        end = start + len(segment) / SAMPLE_RATE
+        self.identified.append(end - start)
+        heard: dict[str, float] = {}
+        for a, b, probabilities in self.timeline:
+            overlap = max(0.0, min(b, end) - max(a, start))
+            for language, p in probabilities.items():
+                heard[language] = heard.get(language, 0.0) + p * overlap
+        total = sum(heard.values())
+        return {language: p / total for language, p in heard.items()}
+
+
+def timeline_of(clips: list[tuple[np.ndarray, dict[str, float]]], pause_s: float):
+    """A recording of `clips` each after `pause_s` of silence, and the timeline LanguageEngine reads."""
+    timeline, t = [], 0.0
+    for audio, probabilities in clips:
+        t += pause_s
+        timeline.append((t, t + len(audio) / SAMPLE_RATE, probabilities))
+        t += len(audio) / SAMPLE_RATE
+    return speech_with_pauses([audio for audio, _ in clips], pause_s), timeline
+
+
+def test_each_segment_is_recognised_in_its_own_language(clip):
+    """No language asked for: a clear switch wins, an unsure short segment keeps the recording's language."""
+    english, unsure, chinese = ({"en": 0.98, "de": 0.02}, {"de": 0.55, "en": 0.45}, {"zh": 0.97, "ja": 0.03})
+    recording, timeline = timeline_of([(decode(clip("jfk")["path"]), english),
+                                       (decode(clip("librispeech")["path"]), english),
+                                       (decode(clip("deepspeech")["path"]), unsure),
+                                       (decode(clip("aishell1")["path"]), chinese)], pause_s=3.0)
+    engine = LanguageEngine(recording, timeline)
+    transcript = Transcriber(engine).transcribe(recording)
+    assert [s.language for s in transcript.segments] == ["en", "en", "en", "zh"]
+    assert [c[1].language for c in engine.calls] == ["en", "zh"]  # one engine call per language
+    assert transcript.language == "en" and transcript.languages == ["en", "zh"]
+    assert transcript.to_dict()["languages"] == ["en", "zh"]
+    assert len(engine.identified) == 4  # every engine was sure enough of each segment: nothing was cut
+
+
+def test_a_segment_that_changes_language_is_cut_at_the_pause(clip):
+    """Two clips 1 s apart make one segment; the engine is unsure of it, so it is cut at the pause and each
+    piece recognised in its own language (the English one is never forced into Chinese)."""
+    recording, timeline = timeline_of([(decode(clip("jfk")["path"]), {"en": 0.98, "zh": 0.02}),
+                                       (decode(clip("aishell1")["path"]), {"zh": 0.97, "en": 0.03})], pause_s=1.0)
+    engine = LanguageEngine(recording, timeline)
+    stream = Transcriber(engine).stream(recording)
+    segments = list(stream)
+    assert [s.language for s in segments] == ["en", "zh"] and stream.total == 2
+    english, chinese = segments
+    assert english.end <= timeline[1][0] and chinese.start >= timeline[0][1]  # the cut is inside the pause
+    assert chinese.end - chinese.start < 7.0
 
 
 def test_unknown_or_unsupported_language_is_a_user_error(clip):

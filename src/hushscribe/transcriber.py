@@ -6,6 +6,7 @@ decode → VAD segments → batched recognition → text filters → Transcript
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from hushscribe.engines import load_engine
 from hushscribe.engines.base import Engine, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.languages import normalize_language
-from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word
+from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word, languages_by_time
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,15 @@ MIN_RETRY_S = 8.0
 # A stretch of speech between pauses (padded as for recognition) at least this long in which a segment's word
 # timings put no word is recognised again on its own: on a long segment Whisper can stop early or skip a reply.
 MIN_UNHEARD_S = 1.5
+# Below this probability of its likeliest language, a segment is cut at its pauses and each piece identified
+# apart: a segment that holds two languages is unsure of either. Pieces are at least MIN_LANGUAGE_PIECE_S long.
+SURE_OF_LANGUAGE = 0.9
+MIN_LANGUAGE_PIECE_S = 1.5
+# How much what the recording speaks most weighs against what a segment sounds like: the segment's probability
+# of each language times (that language's share of the recording so far) ** PRIOR_WEIGHT, the share at least
+# PRIOR_FLOOR, so that a clear switch of language always wins.
+PRIOR_WEIGHT = 0.5
+PRIOR_FLOOR = 0.05
 
 
 def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -177,6 +187,7 @@ class TranscriptStream:
         self._segments: list[Segment] = []
         self._iterator = self._recognise()
         self.language = options.language
+        self.heard: dict[str, float] = {}  # seconds of speech heard in each language (weighted by probability)
         self._diarizer = None
         if options.speakers is not None:
             from hushscribe import speakers  # imported only when asked for: off costs nothing
@@ -199,12 +210,24 @@ class TranscriptStream:
             source=self.source,
             duration=self.duration,
             segments=segments,
-            language=self.language or _dominant_language(segments),
+            language=self.language or next(iter(languages_by_time(segments)), None),
             engine=self.engine.name,
             model=self.engine.model_name,
             processing_s=time.perf_counter() - self._started,
             speakers=speaker_names,
         )
+
+    def likeliest_language(self, probabilities: dict[str, float]) -> str | None:
+        """The language of a segment: its own probabilities weighed against the recording's languages so far."""
+        if not probabilities:
+            return None
+        total = sum(self.heard.values()) or 1.0
+
+        def score(language: str) -> float:
+            share = max(self.heard.get(language, 0.0) / total, PRIOR_FLOOR)
+            return probabilities[language] * share ** PRIOR_WEIGHT
+
+        return max(probabilities, key=score)
 
     def _labelled(self, segments: list[Segment]) -> tuple[list[Segment], dict[str, str]]:
         """Segments with speakers (split where the speaker changes) and the default names, "Speaker 1", …"""
@@ -241,18 +264,11 @@ class _Window:
 
     def recognise(self) -> Iterator[Segment]:
         stream = self.stream
-        if not self._spans:
-            return
-        if stream.language is None:
-            stream.language = stream.engine.detect_language(self._speech_sample())
-        recognition_options = RecognitionOptions(
-            language=stream.language, context=stream.options.context,
-            word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
-        )
+        units = self._with_languages()
+        stream.total += len(units) - len(self._spans)  # a segment cut where its language changes counts as its pieces
         step = max(1, stream.engine.batch_size)
-        for i in range(0, len(self._spans), step):
-            batch = self._spans[i:i + step]
-            for segment in self._recognise_batch(batch, recognition_options, retry=True):
+        for i in range(0, len(units), step):
+            for segment in self._recognise_units(units[i:i + step]):
                 log.debug("%s %.2f-%.2f s [%s]: %s", stream.source, segment.start, segment.end, segment.language,
                           segment.text)  # transcript text: only with --debug
                 stream._segments.append(segment)
@@ -260,8 +276,67 @@ class _Window:
                 stream.position = segment.end
                 yield segment
 
+    def _recognise_units(self, units: list[tuple[vad.Span, str | None]]) -> list[Segment]:
+        """Segments for (span, language) pairs, in order: one engine call per language among them."""
+        found: dict[int, Segment] = {}
+        for language in dict.fromkeys(language for _, language in units):
+            chosen = [i for i, (_, lang) in enumerate(units) if lang == language]
+            segments = self._recognise_batch([units[i][0] for i in chosen], self._options(language), retry=True)
+            found.update(zip(chosen, segments))
+        return [found[i] for i in range(len(units))]
+
+    def _options(self, language: str | None) -> RecognitionOptions:
+        stream = self.stream
+        return RecognitionOptions(
+            language=language, context=stream.options.context,
+            word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
+        )
+
+    def _with_languages(self) -> list[tuple[vad.Span, str | None]]:
+        """Each segment with the language to recognise it in: the one asked for; else the one the engine hears in
+        it, weighed against what the recording speaks most (so that a short, unsure segment does not flip), and a
+        segment the engine is unsure of is cut at its pauses where the language changes; None for an engine that
+        names each segment's language itself."""
+        stream = self.stream
+        if stream.language is not None:
+            return [(span, stream.language) for span in self._spans]
+        heard = stream.engine.language_probabilities(self._audio(self._spans))
+        if heard is None:
+            return [(span, None) for span in self._spans]
+        pieces = []  # per segment: [(piece, its language probabilities)]
+        for span, probabilities in zip(self._spans, heard, strict=True):
+            parts = self._pieces(span) if max(probabilities.values(), default=0.0) < SURE_OF_LANGUAGE else [span]
+            parts_heard = stream.engine.language_probabilities(self._audio(parts)) if len(parts) > 1 else [probabilities]
+            pieces.append(list(zip(parts, parts_heard, strict=True)))
+        for piece, probabilities in (unit for segment in pieces for unit in segment):
+            for language, p in probabilities.items():
+                stream.heard[language] = stream.heard.get(language, 0.0) + p * piece.duration_s
+        units = []
+        for segment in pieces:
+            chosen = [(piece, stream.likeliest_language(probabilities)) for piece, probabilities in segment]
+            for language, run in itertools.groupby(chosen, key=lambda unit: unit[1]):
+                run = list(run)
+                units.append((vad.Span(run[0][0].start, run[-1][0].end), language))
+        return units
+
+    def _pieces(self, span: vad.Span) -> list[vad.Span]:
+        """`span` cut in the middle of each pause inside it, into pieces of at least MIN_LANGUAGE_PIECE_S."""
+        inside = [s for s in self._speech if s.end > span.start and s.start < span.end]
+        cuts = [(a.end + b.start) // 2 for a, b in zip(inside, inside[1:]) if b.start > a.end]
+        pieces = _cut_at(span, [vad.Span(cut, cut) for cut in cuts])
+        merged = pieces[:1]
+        for piece in pieces[1:]:
+            if piece.duration_s < MIN_LANGUAGE_PIECE_S or merged[-1].duration_s < MIN_LANGUAGE_PIECE_S:
+                merged[-1] = vad.Span(merged[-1].start, piece.end)
+            else:
+                merged.append(piece)
+        return merged
+
+    def _audio(self, spans: list[vad.Span]) -> list[np.ndarray]:
+        return [self._samples[s.start:s.end] for s in spans]
+
     def _recognise_batch(self, spans: list[vad.Span], options: RecognitionOptions, *, retry: bool) -> list[Segment]:
-        results = self.stream.engine.recognize([self._samples[s.start:s.end] for s in spans], options)
+        results = self.stream.engine.recognize(self._audio(spans), options)
         segments = []
         for span, rec in zip(spans, results, strict=True):
             segment = self._filtered(span, rec.text, rec.language or self.stream.language, rec.flags, rec.words)
@@ -298,31 +373,14 @@ class _Window:
         clean, repaired = text.repair_repetitions(raw.strip())
         flags = list(flags) + ([FLAG_REPETITION] if repaired and FLAG_REPETITION not in flags else [])
         clean = text.convert_script(clean, language, options.script)
+        if language in text.CHINESE_LANGUAGES:
+            clean = text.cjk_punctuation(clean)  # Whisper writes ASCII commas between Chinese clauses
         if options.fix_de and language == "zh":
             clean = text.fix_de(clean)
         start = (self.offset + span.start) / SAMPLE_RATE
         shifted = [replace(w, start=w.start + start, end=w.end + start) for w in words] if words else None
         return Segment(start=start, end=(self.offset + span.end) / SAMPLE_RATE, text=clean, language=language,
                        flags=flags, words=shifted)
-
-    def _speech_sample(self, seconds: float = vad.MAX_SEGMENT_S) -> np.ndarray:
-        """Up to `seconds` of speech from the start, for language detection."""
-        pieces, total = [], 0
-        for span in self._spans:
-            pieces.append(self._samples[span.start:span.end])
-            total += span.end - span.start
-            if total >= seconds * SAMPLE_RATE:
-                break
-        return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]
-
-
-def _dominant_language(segments: list[Segment]) -> str | None:
-    """The language of most of the speech, for engines that name it per segment."""
-    seconds: dict[str, float] = {}
-    for s in segments:
-        if s.language:
-            seconds[s.language] = seconds.get(s.language, 0.0) + s.end - s.start
-    return max(seconds, key=seconds.get) if seconds else None
 
 
 def _cut_at(span: vad.Span, stretches: list[vad.Span]) -> list[vad.Span]:

@@ -74,6 +74,11 @@ class Transcript:
         return join_texts([(s.text, s.language or self.language) for s in self.segments])
 
     @property
+    def languages(self) -> list[str]:
+        """Every language heard, the one with the most speech first."""
+        return languages_by_time(self.segments)
+
+    @property
     def x_realtime(self) -> float:
         return self.duration / self.processing_s if self.processing_s > 0 else 0.0
 
@@ -82,6 +87,7 @@ class Transcript:
             "source": self.source,
             "duration": round(self.duration, 3),
             "language": self.language,
+            "languages": self.languages,
             "engine": self.engine,
             "model": self.model,
             "processing_s": round(self.processing_s, 3),
@@ -97,6 +103,15 @@ class Transcript:
         else:
             fields["speaker_name"] = self.speaker_name(segment.speaker)
         return fields
+
+
+def languages_by_time(segments: list[Segment]) -> list[str]:
+    """The languages of `segments`, the one spoken longest first."""
+    seconds: dict[str, float] = {}
+    for segment in segments:
+        if segment.language:
+            seconds[segment.language] = seconds.get(segment.language, 0.0) + segment.end - segment.start
+    return sorted(seconds, key=seconds.get, reverse=True)
 
 
 @dataclass(frozen=True)

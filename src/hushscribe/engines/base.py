@@ -33,8 +33,9 @@ class Engine(Protocol):
 
     def supports_language(self, language: str) -> bool: ...
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
-        """The language spoken in `audio` (up to 30 s of speech), or None if the engine cannot tell."""
+    def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]] | None:
+        """For each segment (≤ 30 s), the probability of each language it may be in (ISO codes); None from an
+        engine whose model names each segment's language itself as it recognises it (Qwen3-ASR)."""
         ...
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:

@@ -2,6 +2,7 @@
 worker holds at once): calls that arrive together are recognised together, so a GPU sees full
 batches even when each caller brings only a few segments."""
 
+import functools
 import queue
 import threading
 import time
@@ -17,9 +18,8 @@ BATCH_WAIT_S = 0.005  # how long a lone call waits for company
 
 @dataclass
 class _Job:
-    segments: list[np.ndarray] | None  # None: a language detection on `audio`
-    options: RecognitionOptions | None
-    audio: np.ndarray | None = None
+    segments: list[np.ndarray]
+    options: RecognitionOptions | None  # None: the segments' language probabilities
     future: Future = field(default_factory=Future)
 
 
@@ -40,8 +40,8 @@ class BatchingEngine:
     def supports_language(self, language: str) -> bool:
         return self.engine.supports_language(language)
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
-        return self._submit(_Job(None, None, audio))
+    def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]] | None:
+        return self._submit(_Job(list(segments), None))
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
         return self._submit(_Job(list(segments), options))
@@ -54,25 +54,29 @@ class BatchingEngine:
         while True:
             jobs = [self._queue.get()]
             deadline = time.monotonic() + self.wait_s
-            while sum(len(j.segments or ()) for j in jobs) < self.batch_size:
+            while sum(len(j.segments) for j in jobs) < self.batch_size:
                 try:
                     jobs.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            for job in (j for j in jobs if j.segments is None):
-                self._run([job], lambda: [self.engine.detect_language(job.audio)])
-            groups: dict[RecognitionOptions, list[_Job]] = {}
-            for job in (j for j in jobs if j.segments is not None):
+            groups: dict[RecognitionOptions | None, list[_Job]] = {}
+            for job in jobs:
                 groups.setdefault(job.options, []).append(job)
             for options, group in groups.items():
-                self._run(group, lambda: self._recognize(group, options))
+                self._run(group, functools.partial(self._merged_call, group, options))
 
-    def _recognize(self, group: list[_Job], options: RecognitionOptions) -> list:
+    def _merged_call(self, group: list[_Job], options: RecognitionOptions | None) -> list:
+        """One engine call for the segments of every job in `group`; each job's share of the results."""
         segments = [s for job in group for s in job.segments]
-        results = self.engine.recognize(segments, options)
-        self.stats["batches"] += 1
-        self.stats["segments"] += len(segments)
-        self.stats["most_calls_in_a_batch"] = max(self.stats["most_calls_in_a_batch"], len(group))
+        if options is None:
+            results = self.engine.language_probabilities(segments)
+            if results is None:
+                return [None] * len(group)
+        else:
+            results = self.engine.recognize(segments, options)
+            self.stats["batches"] += 1
+            self.stats["segments"] += len(segments)
+            self.stats["most_calls_in_a_batch"] = max(self.stats["most_calls_in_a_batch"], len(group))
         out, start = [], 0
         for job in group:
             out.append(results[start:start + len(job.segments)])

@@ -91,7 +91,7 @@ class QwenEngine:
     def supports_language(self, language: str) -> bool:
         return language in QWEN_LANGUAGES
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
+    def language_probabilities(self, segments: list[np.ndarray]) -> None:
         return None  # the model names the language of every segment itself
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:

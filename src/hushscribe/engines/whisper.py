@@ -22,6 +22,8 @@ LANGUAGE_PROMPTS = {
     "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
 }
 BEAM_SIZE = 5
+LANGUAGE_BATCH = 8  # segments whose language is identified in one encoder call
+MIN_LANGUAGE_PROBABILITY = 0.001
 
 
 class WhisperEngine:
@@ -60,9 +62,18 @@ class WhisperEngine:
     def supports_language(self, language: str) -> bool:
         return language in self._languages or LANGUAGE_FALLBACK.get(language) in self._languages
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
-        language, _, _ = self._model.detect_language(audio)
-        return language
+    def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]]:
+        """Whisper's language identification (one encoder pass and one decoder step), LANGUAGE_BATCH segments
+        at a time; languages below MIN_LANGUAGE_PROBABILITY are left out."""
+        from faster_whisper.audio import pad_or_trim
+
+        found = []
+        for start in range(0, len(segments), LANGUAGE_BATCH):
+            features = np.stack([pad_or_trim(self._model.feature_extractor(audio))
+                                 for audio in segments[start:start + LANGUAGE_BATCH]])
+            for ranked in self._model.model.detect_language(self._model.encode(features)):
+                found.append({token[2:-2]: p for token, p in ranked if p >= MIN_LANGUAGE_PROBABILITY})
+        return found
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
         return [self._recognize_one(audio, options) for audio in segments]
