@@ -2,32 +2,55 @@
 
     python bench/cpu.py [--audio ../shared/audio] [--threads 2] [--out bench/results/cpu-DATE.json]
 
-Both rows use the embedded Whisper base weights, int8, beam 5, the same thread count and the
-language from the manifest (Cantonese decoded as Chinese, since Whisper base has no Cantonese
-token). Plain faster-whisper runs its defaults on the whole clip with no VAD (its temperature
-fallback samples at random, so its hard clips vary from run to run; the seed is fixed here);
-hushscribe runs its full pipeline (VAD segments, prompts, greedy-beam decoding, text filters). Scores: CER for zh/yue, WER for others,
-mixed error rate for zh-en, after hushscribe.scoring's normalisation.
+Every row uses the embedded Whisper base weights, int8, beam 5 and the same thread count:
+
+- plain faster-whisper: `WhisperModel.transcribe` with its defaults on the whole clip, no VAD (its
+  temperature fallback samples at random, so its hard clips would vary from run to run; the seed is
+  fixed before every call here);
+- faster-whisper batched: its `BatchedInferencePipeline` with `multilingual=True` (a language
+  detected for every chunk, which overrides the language it is given) and its own VAD, as its defaults do;
+- hushscribe: its full pipeline (VAD segments, prompts, greedy-beam decoding, text filters).
+
+Columns: the shared clips by language group, each row told the manifest's language (Cantonese
+decoded as Chinese by faster-whisper, since Whisper base has no Cantonese token); then the long
+mixed file (tests.conversations.long_mixed: every zh, yue and en clip joined, about 274 s) with no
+language given to any row. Scores: CER for zh/yue, WER for others, mixed error rate for zh-en and
+the long file, after hushscribe.scoring's normalisation. × realtime: seconds of audio per second
+of recognition (decoding the clips is not timed).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from hushscribe import Transcriber
-from hushscribe.audio import decode
-from hushscribe.models import embedded_whisper_dir
-from hushscribe.scoring import error_rate
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hushscribe import Transcriber  # noqa: E402
+from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
+from hushscribe.models import embedded_whisper_dir  # noqa: E402
+from hushscribe.scoring import error_rate  # noqa: E402
+from tests.conversations import long_mixed  # noqa: E402
+
 LANGUAGE_GROUPS = {"zh": "zh", "yue": "yue", "en": "en", "zh-en": "zh-en"}  # the rest are "other"
+LONG_MIXED = "mixed-long"
+SEED = 0
+BEAM_SIZE = 5
+
+# A recogniser turns 16 kHz mono samples and a manifest language (None: detect it) into text.
+Recogniser = Callable[[np.ndarray, str | None], str]
 
 
 def load_manifest(audio_dir: Path) -> list[dict]:
@@ -37,34 +60,81 @@ def load_manifest(audio_dir: Path) -> list[dict]:
     return rows
 
 
-def run_plain(rows: list[dict], threads: int, seed: int = 0) -> dict[str, tuple[str, float]]:
-    import ctranslate2
+@functools.cache
+def decoded(path: Path) -> np.ndarray:
+    return decode(path)
+
+
+def whisper_language(language: str | None) -> str | None:
+    """The manifest's language as plain faster-whisper takes it (Whisper base has no Cantonese token)."""
+    return {"yue": "zh", "zh-en": "zh"}.get(language, language)
+
+
+def whisper_model(threads: int):
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(str(embedded_whisper_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
-    out = {}
-    for row in rows:
-        samples = decode(row["path"])
-        language = {"yue": "zh", "zh-en": "zh"}.get(row["lang"], row["lang"])
-        ctranslate2.set_random_seed(seed)  # its temperature fallback samples: fix it so a rerun gives the same row
-        start = time.perf_counter()
-        pieces, _ = model.transcribe(samples, language=language, beam_size=5)
-        text = "".join(p.text for p in pieces)
-        out[row["file"]] = (text, time.perf_counter() - start)
-    return out
+    return WhisperModel(str(embedded_whisper_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
-def run_hushscribe(rows: list[dict], threads: int) -> dict[str, tuple[str, float]]:
+def plain(threads: int) -> Recogniser:
+    model = whisper_model(threads)
+
+    def recognise(samples: np.ndarray, language: str | None) -> str:
+        pieces, _ = model.transcribe(samples, language=whisper_language(language), beam_size=BEAM_SIZE)
+        return "".join(p.text for p in pieces)
+
+    return recognise
+
+
+def batched(threads: int) -> Recogniser:
+    from faster_whisper import BatchedInferencePipeline
+
+    pipeline = BatchedInferencePipeline(whisper_model(threads))
+
+    def recognise(samples: np.ndarray, language: str | None) -> str:
+        pieces, _ = pipeline.transcribe(samples, language=whisper_language(language), beam_size=BEAM_SIZE,
+                                        multilingual=True)
+        return "".join(p.text for p in pieces)
+
+    return recognise
+
+
+def hushscribe(threads: int) -> Recogniser:
     from hushscribe.engines.whisper import WhisperEngine
 
     transcriber = Transcriber(WhisperEngine(threads=threads))
-    out = {}
-    for row in rows:
-        language = "zh" if row["lang"] == "zh-en" else row["lang"]
-        start = time.perf_counter()
-        transcript = transcriber.transcribe(row["path"], language=language)
-        out[row["file"]] = (transcript.text, time.perf_counter() - start)
-    return out
+
+    def recognise(samples: np.ndarray, language: str | None) -> str:
+        return transcriber.transcribe(samples, language="zh" if language == "zh-en" else language).text
+
+    return recognise
+
+
+ROWS: dict[str, Callable[[int], Recogniser]] = {
+    "plain faster-whisper (base int8, beam 5, no VAD)": plain,
+    "faster-whisper batched (base int8, beam 5, its VAD, multilingual)": batched,
+    "hushscribe (embedded base int8, beam 5, VAD + filters)": hushscribe,
+}
+
+
+def timed(recognise: Recogniser, samples: np.ndarray, language: str | None) -> tuple[str, float]:
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SEED)  # temperature fallbacks sample: fix them so a rerun gives the same row
+    start = time.perf_counter()
+    text = recognise(samples, language)
+    return text, time.perf_counter() - start
+
+
+def run_row(recognise: Recogniser, rows: list[dict], long_file: tuple[np.ndarray, str]) -> dict:
+    """One row: every clip told its language, then the long mixed file with none."""
+    clips = {row["file"]: timed(recognise, decoded(row["path"]), row["lang"]) for row in rows}
+    summary = summarise(rows, clips)
+    samples, reference = long_file
+    text, seconds = timed(recognise, samples, None)
+    summary[LONG_MIXED] = {"error_rate": error_rate(reference, text), "seconds": seconds,
+                           "x_realtime": len(samples) / SAMPLE_RATE / seconds, "text": text}
+    return summary
 
 
 def summarise(rows: list[dict], results: dict[str, tuple[str, float]]) -> dict:
@@ -85,6 +155,18 @@ def summarise(rows: list[dict], results: dict[str, tuple[str, float]]) -> dict:
     return summary
 
 
+def table(report: dict) -> str:
+    groups = sorted(next(iter(report["rows"].values()))["per_language"])
+    lines = [f"| row | × realtime | {' | '.join(groups)} | {LONG_MIXED} (auto) | × realtime ({LONG_MIXED}) |",
+             "|" + "---|" * (4 + len(groups))]
+    for name, summary in report["rows"].items():
+        cells = " | ".join(f"{100 * summary['per_language'][g]:.1f} %" for g in groups)
+        long = summary[LONG_MIXED]
+        lines.append(f"| {name} | {summary['x_realtime']:.1f}× | {cells} | {100 * long['error_rate']:.1f} % "
+                     f"| {long['x_realtime']:.1f}× |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "audio")
@@ -92,21 +174,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / f"cpu-{date.today()}.json")
     args = parser.parse_args()
     rows = load_manifest(args.audio)
+    long_file = long_mixed(rows)
     report = {
         "date": str(date.today()),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads",
-        "rows": {
-            "plain faster-whisper (base int8, beam 5, no VAD)": summarise(rows, run_plain(rows, args.threads)),
-            "hushscribe (embedded base int8, beam 5, VAD + filters)": summarise(rows, run_hushscribe(rows, args.threads)),
-        },
+        "long_mixed_s": len(long_file[0]) / SAMPLE_RATE,
+        "rows": {name: run_row(make(args.threads), rows, long_file) for name, make in ROWS.items()},
     }
-    groups = sorted(next(iter(report["rows"].values()))["per_language"])
-    header = f"| row | × realtime | {' | '.join(groups)} |"
-    print(header)
-    print("|" + "---|" * (2 + len(groups)))
-    for name, summary in report["rows"].items():
-        cells = " | ".join(f"{100 * summary['per_language'][g]:.1f} %" for g in groups)
-        print(f"| {name} | {summary['x_realtime']:.1f}× | {cells} |")
+    print(table(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -51,6 +51,19 @@ def conversation(paths: list[Path], turns: int, *, pause_s: tuple[float, float] 
     return np.concatenate(pieces), _merged(reference)
 
 
+LONG_MIXED_LANGUAGES = ("zh", "yue", "en")
+LONG_MIXED_GAP_S = 1.0
+
+
+def long_mixed(manifest: list[dict]) -> tuple[np.ndarray, str]:
+    """The long mixed file: every zh, yue and en clip in manifest order, joined with 1 s of silence between clips into
+    one 16 kHz mono recording (about 274 s of changing language), and its reference (the clips' references in order)."""
+    rows = [row for row in manifest if row["lang"] in LONG_MIXED_LANGUAGES]
+    gap = np.zeros(int(LONG_MIXED_GAP_S * SAMPLE_RATE), np.float32)
+    pieces = [piece for row in rows for piece in (gap, decode(row["path"]))][1:]
+    return np.concatenate(pieces), " ".join(row["text"] for row in rows)
+
+
 def _speech_piece(samples, spans, length, rng) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """About `length` samples of one clip that start and end in speech, and where the speech lies in them."""
     starts = [s for a, b in spans for s in range(a, max(a + 1, b - length // 2), SAMPLE_RATE // 10)]
