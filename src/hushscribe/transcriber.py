@@ -288,7 +288,7 @@ class _Window:
     def _options(self, language: str | None) -> RecognitionOptions:
         stream = self.stream
         return RecognitionOptions(
-            language=language, context=stream.options.context,
+            language=language, identified=stream.language is None, context=stream.options.context,
             word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
         )
 

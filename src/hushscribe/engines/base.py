@@ -13,6 +13,8 @@ from hushscribe.transcript import Word
 @dataclass(frozen=True)
 class RecognitionOptions:
     language: str | None = None  # ISO code to force; None detects it
+    # the language was identified, not asked for: an engine may refine it (Whisper finds Cantonese within zh)
+    identified: bool = False
     context: str | None = None  # names and terms that help recognition; never part of the output
     word_timestamps: bool = False
 

@@ -9,7 +9,9 @@ import numpy as np
 from hushscribe.audio import cpu_threads
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.errors import HushError
-from hushscribe.text import join_texts
+from hushscribe.languages import cantonese_evidence
+from hushscribe.text import CJK_IDEOGRAPH_RE as HAN_RE
+from hushscribe.text import join_texts, repair_repetitions
 from hushscribe.transcript import Word
 
 # Whisper base has no <|yue|> token; asked for it, faster-whisper drops the language and loops.
@@ -22,6 +24,12 @@ LANGUAGE_PROMPTS = {
     "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
 }
 BEAM_SIZE = 5
+# A segment identified as Chinese is taken for Cantonese when its decode with the Cantonese prompt is written
+# Cantonese and more likely than the plain one (see _sounds_cantonese).
+CANTONESE_GAIN = 0.03
+CANTONESE_EVIDENCE = 0.02
+CANTONESE_MIN_CHARS = 8
+CANTONESE_MIN_LENGTH = 0.8  # of the plain decode's Chinese characters
 LANGUAGE_BATCH = 8  # segments whose language is identified in one encoder call
 MIN_LANGUAGE_PROBABILITY = 0.001
 
@@ -79,7 +87,15 @@ class WhisperEngine:
         return [self._recognize_one(audio, options) for audio in segments]
 
     def _recognize_one(self, audio: np.ndarray, options: RecognitionOptions) -> Recognition:
-        language = options.language
+        plain, plain_score = self._decode(audio, options.language, options)
+        if options.identified and options.language == "zh" and "yue" not in self._languages:
+            cantonese, cantonese_score = self._decode(audio, "yue", options)
+            if _sounds_cantonese(cantonese.text, plain.text, cantonese_score - plain_score):
+                return cantonese
+        return plain
+
+    def _decode(self, audio: np.ndarray, language: str | None, options: RecognitionOptions) -> tuple[Recognition, float]:
+        """The recognition in `language`, and its mean log-probability per token."""
         decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language or "", language)
         prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language or ""), options.context) if p) or None
         pieces, info = self._model.transcribe(
@@ -95,16 +111,32 @@ class WhisperEngine:
             word_timestamps=options.word_timestamps,
             vad_filter=False,  # the pipeline's VAD already cut the audio
         )
-        texts, words = [], []
+        texts, words, logprob, tokens = [], [], 0.0, 0
         for piece in pieces:
             texts.append(piece.text.strip())
+            logprob += piece.avg_logprob * (len(piece.tokens) + 1)  # faster-whisper averages over tokens + 1
+            tokens += len(piece.tokens) + 1
             for w in piece.words or ():
                 words.append(Word(start=w.start, end=w.end, text=w.word, probability=w.probability))
-        return Recognition(
+        recognition = Recognition(
             text=join_texts([(t, decode_as) for t in texts]),
             language=language or info.language,
             words=words if options.word_timestamps else None,
         )
+        return recognition, logprob / tokens if tokens else float("-inf")
+
+
+def _sounds_cantonese(text: str, plain: str, gain: float) -> bool:
+    """Whether a segment identified as Chinese is Cantonese, from its decode with the Cantonese prompt (`text`)
+    and without (`plain`): written Cantonese (not only a 的 turned 嘅), long enough to tell, about as long as the
+    plain decode (a decode that stops early has a high mean log-probability), not looping, and more likely than
+    without the prompt by `gain` (mean log-probability per token). Measured on the shared clips, cut in halves,
+    with noise at 15 dB and in telephone band (72 segments): Cantonese ≥ 0.045 evidence and ≥ 0.049 gain,
+    Mandarin ≤ 0.002 gain."""
+    chars = len(HAN_RE.findall(text))
+    return (gain > CANTONESE_GAIN and cantonese_evidence(text) > CANTONESE_EVIDENCE
+            and chars >= max(CANTONESE_MIN_CHARS, CANTONESE_MIN_LENGTH * len(HAN_RE.findall(plain)))
+            and not repair_repetitions(text)[1])
 
 
 # Whisper's language codes (its tokenizer has a <|code|> token for each).
