@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+import threading
 from pathlib import Path
 
 import numpy as np
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
 
 from hushscribe.audio import cpu_threads
 from hushscribe.engines.base import Recognition, RecognitionOptions
@@ -30,8 +35,12 @@ CANTONESE_GAIN = 0.03
 CANTONESE_EVIDENCE = 0.02
 CANTONESE_MIN_CHARS = 8
 CANTONESE_MIN_LENGTH = 0.8  # of the plain decode's Chinese characters
-LANGUAGE_BATCH = 8  # segments whose language is identified in one encoder call
 MIN_LANGUAGE_PROBABILITY = 0.001
+N_FRAMES = 3000  # Whisper reads 30 s windows of 100 log-mel frames a second
+KEPT_ENCODINGS = 8  # 3 MB each for base
+# faster-whisper's defaults: a window is silence when no-speech is this likely and its text this unlikely
+NO_SPEECH_PROBABILITY = 0.6
+NO_SPEECH_LOG_PROBABILITY = -1.0
 
 
 class WhisperEngine:
@@ -63,6 +72,9 @@ class WhisperEngine:
             local_files_only=True,
         )
         tokenizer = self._model.hf_tokenizer
+        self._encodings: collections.OrderedDict = collections.OrderedDict()
+        self._tokenizers: dict = {}
+        self._lock = threading.Lock()
         self._languages = frozenset(
             code for code in _WHISPER_CODES if tokenizer.token_to_id(f"<|{code}|>") is not None
         )
@@ -71,16 +83,12 @@ class WhisperEngine:
         return language in self._languages or LANGUAGE_FALLBACK.get(language) in self._languages
 
     def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]]:
-        """Whisper's language identification (one encoder pass and one decoder step), LANGUAGE_BATCH segments
-        at a time; languages below MIN_LANGUAGE_PROBABILITY are left out."""
-        from faster_whisper.audio import pad_or_trim
-
+        """Whisper's language identification: one decoder step on the segment's encoding (which the decode that
+        follows reuses); languages below MIN_LANGUAGE_PROBABILITY are left out."""
         found = []
-        for start in range(0, len(segments), LANGUAGE_BATCH):
-            features = np.stack([pad_or_trim(self._model.feature_extractor(audio))
-                                 for audio in segments[start:start + LANGUAGE_BATCH]])
-            for ranked in self._model.model.detect_language(self._model.encode(features)):
-                found.append({token[2:-2]: p for token, p in ranked if p >= MIN_LANGUAGE_PROBABILITY})
+        for audio in segments:
+            ranked = self._model.model.detect_language(self._encoded(audio))[0]
+            found.append({token[2:-2]: p for token, p in ranked if p >= MIN_LANGUAGE_PROBABILITY})
         return found
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
@@ -94,11 +102,35 @@ class WhisperEngine:
                 return cantonese
         return plain
 
-    def _decode(self, audio: np.ndarray, language: str | None, options: RecognitionOptions) -> tuple[Recognition, float]:
-        """The recognition in `language`, and its mean log-probability per token."""
-        decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language or "", language)
-        prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language or ""), options.context) if p) or None
-        pieces, info = self._model.transcribe(
+    def _decode(self, audio: np.ndarray, language: str | None,
+                options: RecognitionOptions) -> tuple[Recognition, float]:
+        """The recognition in `language` (identified here if None), and its mean log-probability per token."""
+        if language is None:
+            heard = self.language_probabilities([audio])[0]
+            language = max(heard, key=heard.get)
+        decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language, language)
+        prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language), options.context) if p) or None
+        if options.word_timestamps:
+            return self._transcribed(audio, language, decode_as, prompt)
+        tokenizer = self._tokenizer(decode_as)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+        # what faster-whisper's transcribe() does for one window at temperature 0, on the kept encoding
+        result = self._model.model.generate(
+            self._encoded(audio), [self._model.get_prompt(tokenizer, previous, without_timestamps=True)],
+            beam_size=self._beam_size, patience=1, length_penalty=1, repetition_penalty=1, no_repeat_ngram_size=0,
+            max_length=self._model.max_length, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        )[0]
+        tokens = result.sequences_ids[0]
+        score = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        silent = result.no_speech_prob > NO_SPEECH_PROBABILITY and score < NO_SPEECH_LOG_PROBABILITY
+        text = "" if silent else tokenizer.decode(tokens).strip()
+        return Recognition(text=text, language=language), score
+
+    def _transcribed(self, audio: np.ndarray, language: str, decode_as: str,
+                     prompt: str | None) -> tuple[Recognition, float]:
+        """The recognition with word timings, through faster-whisper's transcribe()."""
+        pieces, _ = self._model.transcribe(
             audio,
             language=decode_as,
             # No temperature fallback: its sampling made the same file give different transcripts and
@@ -107,8 +139,7 @@ class WhisperEngine:
             beam_size=self._beam_size,
             condition_on_previous_text=False,  # segments are independent; carrying text over spreads loops
             initial_prompt=prompt,
-            without_timestamps=not options.word_timestamps,
-            word_timestamps=options.word_timestamps,
+            word_timestamps=True,
             vad_filter=False,  # the pipeline's VAD already cut the audio
         )
         texts, words, logprob, tokens = [], [], 0.0, 0
@@ -116,14 +147,32 @@ class WhisperEngine:
             texts.append(piece.text.strip())
             logprob += piece.avg_logprob * (len(piece.tokens) + 1)  # faster-whisper averages over tokens + 1
             tokens += len(piece.tokens) + 1
-            for w in piece.words or ():
-                words.append(Word(start=w.start, end=w.end, text=w.word, probability=w.probability))
-        recognition = Recognition(
-            text=join_texts([(t, decode_as) for t in texts]),
-            language=language or info.language,
-            words=words if options.word_timestamps else None,
-        )
+            words.extend(Word(start=w.start, end=w.end, text=w.word, probability=w.probability)
+                         for w in piece.words or ())
+        recognition = Recognition(text=join_texts([(t, decode_as) for t in texts]), language=language, words=words)
         return recognition, logprob / tokens if tokens else float("-inf")
+
+    def _encoded(self, audio: np.ndarray):
+        """The encoder's output for a segment (≤ 30 s), cut as transcribe() cuts it; the last few are kept, since
+        identification and one or two decodes of the same segment follow each other."""
+        key = (len(audio), hash(audio.tobytes()))
+        with self._lock:
+            if key in self._encodings:
+                self._encodings.move_to_end(key)
+                return self._encodings[key]
+        features = self._model.feature_extractor(audio)
+        encoded = self._model.encode(pad_or_trim(features[:, :min(features.shape[-1] - 1, N_FRAMES)]))
+        with self._lock:
+            self._encodings[key] = encoded
+            while len(self._encodings) > KEPT_ENCODINGS:
+                self._encodings.popitem(last=False)
+        return encoded
+
+    def _tokenizer(self, language: str):
+        if language not in self._tokenizers:
+            self._tokenizers[language] = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual,
+                                                   task="transcribe", language=language)
+        return self._tokenizers[language]
 
 
 def _sounds_cantonese(text: str, plain: str, gain: float) -> bool:
