@@ -154,6 +154,8 @@ MIN_LANGUAGE_PIECE_S = 1.5
 # PRIOR_FLOOR, so that a clear switch of language always wins.
 PRIOR_WEIGHT = 0.5
 PRIOR_FLOOR = 0.05
+# Segments whose languages are found before they are recognised (an engine keeps their encodings in between)
+LANGUAGE_LOOKAHEAD = 8
 
 
 def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -264,17 +266,20 @@ class _Window:
 
     def recognise(self) -> Iterator[Segment]:
         stream = self.stream
-        units = self._with_languages()
-        stream.total += len(units) - len(self._spans)  # a segment cut where its language changes counts as its pieces
         step = max(1, stream.engine.batch_size)
-        for i in range(0, len(units), step):
-            for segment in self._recognise_units(units[i:i + step]):
-                log.debug("%s %.2f-%.2f s [%s]: %s", stream.source, segment.start, segment.end, segment.language,
-                          segment.text)  # transcript text: only with --debug
-                stream._segments.append(segment)
-                stream.done += 1
-                stream.position = segment.end
-                yield segment
+        ahead = max(step, LANGUAGE_LOOKAHEAD)
+        for start in range(0, len(self._spans), ahead):
+            spans = self._spans[start:start + ahead]
+            units = self._with_languages(spans)
+            stream.total += len(units) - len(spans)  # a segment cut where its language changes counts as its pieces
+            for i in range(0, len(units), step):
+                for segment in self._recognise_units(units[i:i + step]):
+                    log.debug("%s %.2f-%.2f s [%s]: %s", stream.source, segment.start, segment.end,
+                              segment.language, segment.text)  # transcript text: only with --debug
+                    stream._segments.append(segment)
+                    stream.done += 1
+                    stream.position = segment.end
+                    yield segment
 
     def _recognise_units(self, units: list[tuple[vad.Span, str | None]]) -> list[Segment]:
         """Segments for (span, language) pairs, in order: one engine call per language among them."""
@@ -292,19 +297,19 @@ class _Window:
             word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
         )
 
-    def _with_languages(self) -> list[tuple[vad.Span, str | None]]:
+    def _with_languages(self, spans: list[vad.Span]) -> list[tuple[vad.Span, str | None]]:
         """Each segment with the language to recognise it in: the one asked for; else the one the engine hears in
         it, weighed against what the recording speaks most (so that a short, unsure segment does not flip), and a
         segment the engine is unsure of is cut at its pauses where the language changes; None for an engine that
         names each segment's language itself."""
         stream = self.stream
         if stream.language is not None:
-            return [(span, stream.language) for span in self._spans]
-        heard = stream.engine.language_probabilities(self._audio(self._spans))
+            return [(span, stream.language) for span in spans]
+        heard = stream.engine.language_probabilities(self._audio(spans))
         if heard is None:
-            return [(span, None) for span in self._spans]
+            return [(span, None) for span in spans]
         pieces = []  # per segment: [(piece, its language probabilities)]
-        for span, probabilities in zip(self._spans, heard, strict=True):
+        for span, probabilities in zip(spans, heard, strict=True):
             parts = self._pieces(span) if max(probabilities.values(), default=0.0) < SURE_OF_LANGUAGE else [span]
             parts_heard = stream.engine.language_probabilities(self._audio(parts)) if len(parts) > 1 else [probabilities]
             pieces.append(list(zip(parts, parts_heard, strict=True)))

@@ -37,7 +37,7 @@ CANTONESE_MIN_CHARS = 8
 CANTONESE_MIN_LENGTH = 0.8  # of the plain decode's Chinese characters
 MIN_LANGUAGE_PROBABILITY = 0.001
 N_FRAMES = 3000  # Whisper reads 30 s windows of 100 log-mel frames a second
-KEPT_ENCODINGS = 8  # 3 MB each for base
+KEPT_ENCODINGS = 16  # 3 MB each for base: the transcriber finds the language of 8 segments, then decodes them
 # faster-whisper's defaults: a window is silence when no-speech is this likely and its text this unlikely
 NO_SPEECH_PROBABILITY = 0.6
 NO_SPEECH_LOG_PROBABILITY = -1.0
