@@ -311,7 +311,8 @@ class _Window:
         pieces = []  # per segment: [(piece, its language probabilities)]
         for span, probabilities in zip(spans, heard, strict=True):
             parts = self._pieces(span) if max(probabilities.values(), default=0.0) < SURE_OF_LANGUAGE else [span]
-            parts_heard = stream.engine.language_probabilities(self._audio(parts)) if len(parts) > 1 else [probabilities]
+            parts_heard = ([probabilities] if len(parts) == 1
+                           else stream.engine.language_probabilities(self._audio(parts)))
             pieces.append(list(zip(parts, parts_heard, strict=True)))
         for piece, probabilities in (unit for segment in pieces for unit in segment):
             for language, p in probabilities.items():
