@@ -12,6 +12,8 @@ import pytest
 from hushscribe import speakers
 from hushscribe.audio import decode
 
+from .conftest import QWEN_MISSING
+
 REFERENCE = Path(__file__).parent / "data" / "speaker_reference.npz"
 
 
@@ -41,7 +43,7 @@ def test_embeddings_match_resemblyzer(clip, encoder):
     windows of a LibriSpeech clip, written by tools/convert_speaker_encoder.py --check. The ONNX file runs on the
     CPU; its torch twin (the .npz weights) runs where recognition runs on a GPU."""
     if encoder.startswith("torch"):
-        pytest.importorskip("torch", reason="the GPU encoder needs torch (pip install 'hushscribe[qwen]')")
+        pytest.importorskip("torch", reason=QWEN_MISSING)
     reference = np.load(REFERENCE)
     mel = speakers.mel_power(decode(clip("librispeech_1995")["path"]))
     windows = np.stack([mel[s:s + speakers.WINDOW_FRAMES] for s in reference["starts"]])

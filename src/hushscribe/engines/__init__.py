@@ -21,7 +21,8 @@ def load_engine(name: str = "auto", *, model: str | None = None, device: str = "
         name = "qwen" if _qwen_usable(model, device) else "whisper"
     if name == "qwen":
         if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
-            raise HushError("the Qwen3-ASR engine needs torch and transformers: pip install 'hushscribe[qwen]'")
+            raise HushError("the Qwen3-ASR engine needs torch and transformers: pip install 'hushscribe[qwen]' "
+                            "(on a machine without a CUDA GPU, install torch's CPU build first)")
         from hushscribe.engines.qwen import QwenEngine
 
         return QwenEngine(model, device=device, compile=compile)
