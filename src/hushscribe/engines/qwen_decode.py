@@ -171,15 +171,16 @@ class FusePolicy:
     def __init__(self, key: str) -> None:
         self.key = key
         self.plain_decode_s = 0.0
+        self._compile_s = _timings().get(key, COLD_COMPILE_S)  # read once: due() runs after every batch
 
     def record(self, seconds: float) -> None:
         self.plain_decode_s += seconds
 
     def due(self) -> bool:
-        return self.plain_decode_s * FUSED_SAVING >= self.compile_s()
+        return self.plain_decode_s * FUSED_SAVING >= self._compile_s
 
     def compile_s(self) -> float:
-        return _timings().get(self.key, COLD_COMPILE_S)
+        return self._compile_s
 
     def compiled(self, seconds: float) -> None:
         timings = _timings()
