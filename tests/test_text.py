@@ -8,7 +8,8 @@ import time
 import pytest
 
 from hushscribe.errors import HushError
-from hushscribe.text import SPACELESS_LANGUAGES, cjk_punctuation, convert_script, fix_de, join_texts, repair_repetitions
+from hushscribe.text import (SPACELESS_LANGUAGES, cjk_punctuation, convert_script, fix_de, join_texts, loops,
+                             repair_repetitions)
 
 # ---- join_texts ------------------------------------------------------------------------------
 
@@ -92,6 +93,27 @@ def test_repair_repetitions_is_not_pathological():
         start = time.perf_counter()
         repair_repetitions(text)
         assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "我不会害怕,我不会害怕我不会害怕。我不会害怕，我不会害怕 我不会害怕我不会害怕,我不会害怕",  # copies differ
+    "鞋子和鞋子的鞋子和鞋子的鞋子和鞋子的鞋子和鞋子的鞋子和鞋子的鞋子和鞋子的",
+    "And again " * 6,
+    "蛮甜的香蛮甜的蛮甜的香蛮甜的蛮甜的香蛮甜的蛮甜的香蛮甜的蛮甜的香",
+])
+def test_loops_finds_loops_whose_copies_differ(text):
+    assert loops(text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "这个这个", "no, no, no", "Thank you. Thank you. Thank you. Thank you.",
+    "对，这就是我，万人敬仰的太乙真人。我想问我在滨海新区有房。",
+    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+    "A gold ring will please most any girl. The long journey home took a year. She saw a cat in the neighbor's "
+    "house. A pink shell was found on the sandy beach. Small children came to see him.",
+])
+def test_loops_leaves_ordinary_text(text):
+    assert not loops(text)
 
 
 # ---- convert_script ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hushscribe import HushError, TranscribeOptions, Transcriber
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.scoring import error_rate
-from hushscribe.transcriber import prepare
+from hushscribe.transcriber import MIN_LOOP_PIECE_S, prepare
 from hushscribe.transcript import FLAG_REPETITION, Word
 
 
@@ -149,11 +149,18 @@ def test_a_looping_long_segment_is_recognised_again_in_halves(clip):
     assert len(transcript.segments) == 1 and transcript.text.count("seconds") == 2
 
 
-def test_a_loop_that_survives_the_retry_is_cut_and_flagged(clip):
-    engine = RecordingEngine(loop_above_s=1)
-    transcript = Transcriber(engine).transcribe(decode(clip("film_dialogue_26s")["path"]), language="en")
-    segment = transcript.segments[0]
-    assert FLAG_REPETITION in segment.flags and segment.text.count("and again") <= 4
+def test_a_loop_is_cut_at_pauses_down_to_short_pieces_then_sampled(clip):
+    engine = RecordingEngine(loop_above_s=0)  # loops whatever it is given, sampled or not
+    audio = decode(clip("film_dialogue_26s")["path"])
+    transcript = Transcriber(engine).transcribe(audio, language="en")
+    (whole,), _ = engine.calls[0]
+    sampled = [seconds for lengths, options in engine.calls if options.sampled for seconds in lengths]
+    # the halves of halves, each too short to cut again, add up to the segment, and are each decoded by sampling
+    assert len(sampled) >= 4 and sum(sampled) == pytest.approx(whole, abs=0.01)
+    assert all(MIN_LOOP_PIECE_S * 2 / 3 <= seconds < 2 * MIN_LOOP_PIECE_S for seconds in sampled)
+    # nothing clean came of it: one segment, each piece's loop cut short, flagged
+    (segment,) = transcript.segments
+    assert FLAG_REPETITION in segment.flags and segment.text.count("and again") <= 4 * len(sampled)
 
 
 def test_speech_the_words_skip_is_recognised_again_on_its_own(clip):
@@ -268,9 +275,10 @@ def test_a_three_hour_file_is_streamed_in_bounded_memory(clip, tmp_path):
 
 
 # Language auto (none asked for), the embedded Whisper base on this project's 2-core CI machine, measured
-# 2026-11-30 (issue 16): yue clips 30.6 % CER with 8 of 10 found Cantonese (told -l yue: 31.1 %), zh clips 42.7 %
-# with none taken for Cantonese, the long mixed file 31.9 %. Ceilings leave about 3 points of margin.
-AUTO_YUE_CER, AUTO_ZH_CER, LONG_MIXED_ERROR = 0.34, 0.46, 0.35
+# 2026-11-30 (issue 16): yue clips 30.6 % CER with 8 of 10 found Cantonese (told -l yue: 31.1 %), zh clips 43.1 %
+# with none taken for Cantonese (the child's poem over music alone is 0.8-0.9), the long mixed file 26.8 %.
+# Ceilings leave about 3 points of margin.
+AUTO_YUE_CER, AUTO_ZH_CER, LONG_MIXED_ERROR = 0.34, 0.46, 0.30
 
 
 @pytest.mark.slow

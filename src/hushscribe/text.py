@@ -7,6 +7,7 @@ Pure functions on strings; no model is involved.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -125,6 +126,17 @@ def _common_prefix(text: str, start: int, unit: str) -> str:
     while n < len(unit) and start + n < len(text) and text[start + n] == unit[n]:
         n += 1
     return unit[:n]
+
+
+# Text that zlib packs smaller than this is repetitive: a loop whose copies differ (Whisper's own threshold).
+MAX_COMPRESSION_RATIO = 2.4
+
+
+def loops(text: str) -> bool:
+    """Whether recognised text has fallen into a loop: more than four copies of a unit in a row, or copies that
+    differ a little (their separators, a character) and still pack as tightly as a loop does."""
+    data = text.encode("utf-8")
+    return repair_repetitions(text)[1] or len(data) / max(1, len(zlib.compress(data))) > MAX_COMPRESSION_RATIO
 
 
 def repair_repetitions(text: str, *, max_repeats: int = 4) -> tuple[str, bool]:

@@ -19,7 +19,7 @@ from hushscribe import audio as audio_mod
 from hushscribe import text, vad
 from hushscribe.audio import SAMPLE_RATE, AudioFilters, Source
 from hushscribe.engines import load_engine
-from hushscribe.engines.base import Engine, RecognitionOptions
+from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.languages import normalize_language
 from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word, languages_by_time
@@ -140,8 +140,8 @@ def checked_speakers(value: int | str | None) -> int | str | None:
 # quietest 100 ms of their last CUT_SEARCH_S, so that memory stays bounded whatever the length.
 WINDOW_S = 600.0
 CUT_SEARCH_S = 30.0
-# A segment at least this long whose text loops is recognised again in two halves.
-MIN_RETRY_S = 8.0
+# A segment whose text loops is recognised again in halves, down to pieces this long.
+MIN_LOOP_PIECE_S = 3.0
 # A stretch of speech between pauses (padded as for recognition) at least this long in which a segment's word
 # timings put no word is recognised again on its own: on a long segment Whisper can stop early or skip a reply.
 MIN_UNHEARD_S = 1.5
@@ -327,9 +327,7 @@ class _Window:
 
     def _pieces(self, span: vad.Span) -> list[vad.Span]:
         """`span` cut in the middle of each pause inside it, into pieces of at least MIN_LANGUAGE_PIECE_S."""
-        inside = [s for s in self._speech if s.end > span.start and s.start < span.end]
-        cuts = [(a.end + b.start) // 2 for a, b in zip(inside, inside[1:]) if b.start > a.end]
-        pieces = _cut_at(span, [vad.Span(cut, cut) for cut in cuts])
+        pieces = _cut_at(span, [vad.Span(cut, cut) for cut in self._pauses(span)])
         merged = pieces[:1]
         for piece in pieces[1:]:
             if piece.duration_s < MIN_LANGUAGE_PIECE_S or merged[-1].duration_s < MIN_LANGUAGE_PIECE_S:
@@ -338,6 +336,11 @@ class _Window:
                 merged.append(piece)
         return merged
 
+    def _pauses(self, span: vad.Span) -> list[int]:
+        """The middle of each pause between the stretches of speech inside `span`."""
+        inside = [s for s in self._speech if s.end > span.start and s.start < span.end]
+        return [(a.end + b.start) // 2 for a, b in zip(inside, inside[1:]) if b.start > a.end]
+
     def _audio(self, spans: list[vad.Span]) -> list[np.ndarray]:
         return [self._samples[s.start:s.end] for s in spans]
 
@@ -345,17 +348,45 @@ class _Window:
         results = self.stream.engine.recognize(self._audio(spans), options)
         segments = []
         for span, rec in zip(spans, results, strict=True):
-            segment = self._filtered(span, rec.text, rec.language or self.stream.language, rec.flags, rec.words)
-            if retry and FLAG_REPETITION in segment.flags and span.duration_s >= MIN_RETRY_S:
-                # models fall into loops far more often on long windows: try again as two halves
-                halves = self._recognise_batch(list(vad.halve(span, self._samples)), options, retry=False)
-                segment = _merged(halves) if sum(FLAG_REPETITION in h.flags for h in halves) < 2 else segment
+            if retry and text.loops(rec.text):
+                # its pieces are recognised in the language found for the whole (Whisper's Cantonese among it)
+                segment = self._unlooped(span, replace(options, language=rec.language or options.language,
+                                                       identified=False))
+            else:
+                segment = self._segment(span, rec)
             if retry and (unheard := self._unheard(span, segment)):
                 # Whisper can end a long segment early or skip a short reply: cut the segment around what it missed
                 pieces = _merged(self._recognise_batch(_cut_at(span, unheard), options, retry=False))
                 segment = pieces if len(self._unheard(span, pieces)) < len(unheard) else segment
             segments.append(segment)
         return segments
+
+    def _unlooped(self, span: vad.Span, options: RecognitionOptions) -> Segment:
+        """A segment whose text looped, recognised again: cut at the pause nearest its middle, each half again
+        while it loops, down to pieces of MIN_LOOP_PIECE_S; a piece too short to cut is decoded by the engine's
+        other means (Whisper samples). Only a loop that survives all that is cut short and flagged."""
+        halves = self._halves(span)
+        if halves is None:
+            sampled = replace(options, sampled=True)
+            return self._segment(span, self.stream.engine.recognize(self._audio([span]), sampled)[0])
+        results = self.stream.engine.recognize(self._audio(halves), options)
+        return _merged([self._unlooped(half, options) if text.loops(rec.text) else self._segment(half, rec)
+                        for half, rec in zip(halves, results, strict=True)])
+
+    def _halves(self, span: vad.Span) -> tuple[vad.Span, vad.Span] | None:
+        """`span` cut in two in the pause nearest its middle, if one lies in its middle third, else at the quietest
+        moment of that third; None for a span shorter than twice MIN_LOOP_PIECE_S."""
+        if span.duration_s < 2 * MIN_LOOP_PIECE_S:
+            return None
+        third, middle = (span.end - span.start) // 3, (span.start + span.end) // 2
+        pauses = [cut for cut in self._pauses(span) if span.start + third <= cut <= span.end - third]
+        if not pauses:
+            return vad.halve(span, self._samples)
+        cut = min(pauses, key=lambda cut: abs(cut - middle))
+        return vad.Span(span.start, cut), vad.Span(cut, span.end)
+
+    def _segment(self, span: vad.Span, rec: Recognition) -> Segment:
+        return self._filtered(span, rec.text, rec.language or self.stream.language, rec.flags, rec.words)
 
     def _unheard(self, span: vad.Span, segment: Segment) -> list[vad.Span]:
         """The stretches of speech in `span`, at least MIN_UNHEARD_S long, in which no word of `segment` has its

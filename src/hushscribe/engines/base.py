@@ -17,6 +17,9 @@ class RecognitionOptions:
     identified: bool = False
     context: str | None = None  # names and terms that help recognition; never part of the output
     word_timestamps: bool = False
+    # the plain decode of these segments looped: decode them by other means (Whisper samples); an engine without
+    # another means decodes them as always
+    sampled: bool = False
 
 
 @dataclass

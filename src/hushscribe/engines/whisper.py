@@ -12,7 +12,7 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
-from hushscribe.audio import cpu_threads
+from hushscribe.audio import SAMPLE_RATE, cpu_threads
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.languages import cantonese_evidence
@@ -43,6 +43,24 @@ KEPT_ENCODINGS = 16  # 3 MB each for base: the transcriber finds the language of
 # faster-whisper's defaults: a window is silence when no-speech is this likely and its text this unlikely
 NO_SPEECH_PROBABILITY = 0.6
 NO_SPEECH_LOG_PROBABILITY = -1.0
+# A segment longer than this is decoded with timestamps: without them Whisper drops whole sentences from a long
+# window (the long mixed file: 31.7 % → 26 % errors), and they show where it stopped, so that the rest is decoded
+# from its last timestamp (at most MAX_SEEKS decodes in all, while at least MIN_REST_S is left). A shorter one is
+# decoded without, as faster-whisper's batched pipeline does: fewer tokens, and the same text on short clips.
+TIMESTAMPS_ABOVE_S = 15.0
+MAX_SEEKS = 4
+MIN_REST_S = 1.0
+SAMPLES_PER_TIMESTAMP = SAMPLE_RATE // 50  # Whisper's timestamps count 20 ms
+# A segment whose beam search loops is decoded by sampling instead (faster-whisper's temperature fallback: SAMPLES
+# at each temperature, the likeliest that does not loop), from a fixed seed so that a file always gives the same text.
+SAMPLING_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+SAMPLES = 5
+SAMPLING_SEED = 0
+MAX_INITIAL_TIMESTAMP = 50
+# Nobody speaks more than MAX_TOKENS_PER_S tokens a second (fast Mandarin with punctuation and timestamps is about
+# 8): a decode is stopped there, so that a loop costs little.
+MIN_TOKENS = 20
+MAX_TOKENS_PER_S = 15  # the first sentence starts within 1 s, as transcribe() has it
 
 
 class WhisperEngine:
@@ -65,14 +83,10 @@ class WhisperEngine:
         self._beam_size = beam_size
         self.device = device
         kind, _, index = device.partition(":")
-        self._model = WhisperModel(
-            str(path),
-            device=kind,
-            device_index=int(index or 0),
-            compute_type="int8" if kind == "cpu" else "int8_float16",
-            cpu_threads=threads or cpu_threads(),
-            local_files_only=True,
-        )
+        self._loading = dict(model_size_or_path=str(path), device=kind, device_index=int(index or 0),
+                             compute_type="int8" if kind == "cpu" else "int8_float16",
+                             cpu_threads=threads or cpu_threads(), local_files_only=True)
+        self._model = WhisperModel(**self._loading)
         tokenizer = self._model.hf_tokenizer
         self._encodings: collections.OrderedDict = collections.OrderedDict()
         self._tokenizers: dict = {}
@@ -119,58 +133,98 @@ class WhisperEngine:
         """Each segment recognised in `language`, with its mean log-probability per token."""
         decode_as = language if language in self._languages else LANGUAGE_FALLBACK.get(language, language)
         prompt = " ".join(p for p in (LANGUAGE_PROMPTS.get(language), options.context) if p) or None
+        if options.sampled:
+            return [self._transcribed(audio, language, decode_as, prompt, options.word_timestamps, sampled=True)
+                    for audio in segments]
         if options.word_timestamps:
-            return [self._transcribed(audio, language, decode_as, prompt) for audio in segments]
+            return [self._transcribed(audio, language, decode_as, prompt, True) for audio in segments]
         tokenizer = self._tokenizer(decode_as)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
-        decoded = []
-        for result in self._generate([self._encoded(audio) for audio in segments],
-                                     self._model.get_prompt(tokenizer, previous, without_timestamps=True), tokenizer):
-            tokens = result.sequences_ids[0]
-            score = result.scores[0] * len(tokens) / (len(tokens) + 1)
-            silent = result.no_speech_prob > NO_SPEECH_PROBABILITY and score < NO_SPEECH_LOG_PROBABILITY
-            text = "" if silent else tokenizer.decode(tokens).strip()
-            decoded.append((Recognition(text=text, language=language), score))
-        return decoded
+        texts: list[list[int]] = [[] for _ in segments]
+        scores = [[0.0, 0] for _ in segments]  # summed log-probability, tokens
+        pending = [(i, 0) for i in range(len(segments))]  # (segment, sample where its undecoded rest starts)
+        for _ in range(MAX_SEEKS):
+            resumed = []
+            for timestamps in (False, True):
+                group = [(i, at) for i, at in pending
+                         if (len(segments[i]) - at > TIMESTAMPS_ABOVE_S * SAMPLE_RATE) == timestamps]
+                if not group:
+                    continue
+                prompt_tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=not timestamps)
+                longest = max(len(segments[i]) - at for i, at in group) / SAMPLE_RATE
+                results = self._generate([self._encoded(segments[i][at:]) for i, at in group], prompt_tokens,
+                                         tokenizer, self._max_tokens(longest))
+                for (i, at), result in zip(group, results, strict=True):
+                    tokens = result.sequences_ids[0]
+                    score = result.scores[0] * len(tokens) / (len(tokens) + 1)
+                    if result.no_speech_prob > NO_SPEECH_PROBABILITY and score < NO_SPEECH_LOG_PROBABILITY:
+                        continue  # the rest is silence
+                    kept, resume = _timestamped(tokens, tokenizer.timestamp_begin)
+                    texts[i] += [t for t in kept if t < tokenizer.timestamp_begin]
+                    scores[i][0] += result.scores[0] * len(tokens)  # the score is the mean over the tokens
+                    scores[i][1] += len(tokens) + 1
+                    if resume is not None and len(segments[i]) - (at + resume) >= MIN_REST_S * SAMPLE_RATE:
+                        resumed.append((i, at + resume))
+            pending = resumed
+        return [(Recognition(text=tokenizer.decode(tokens).strip(), language=language),
+                 total / count if count else float("-inf")) for tokens, (total, count) in zip(texts, scores)]
 
-    def _generate(self, encodings: list, prompt: list[int], tokenizer) -> list:
+    def _max_tokens(self, seconds: float) -> int:
+        return min(self._model.max_length, int(MIN_TOKENS + MAX_TOKENS_PER_S * seconds))
+
+    def _generate(self, encodings: list, prompt: list[int], tokenizer, max_length: int) -> list:
         """What faster-whisper's transcribe() does for one window at temperature 0, for several segments in one
         beam search (1.45x faster on 2 cores than one at a time, the same text): on the CPU the kept encodings
         are stacked into one batch; elsewhere they stay on their device and go one at a time."""
         options = dict(beam_size=self._beam_size, patience=1, length_penalty=1, repetition_penalty=1,
-                       no_repeat_ngram_size=0, max_length=self._model.max_length, return_scores=True,
+                       no_repeat_ngram_size=0, max_length=max_length, return_scores=True,
                        return_no_speech_prob=True, suppress_blank=True,
-                       suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))
+                       suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+                       max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP)
         if self.device != "cpu":
             return [self._model.model.generate(encoded, [prompt], **options)[0] for encoded in encodings]
         stacked = np.concatenate([np.asarray(encoded) for encoded in encodings])
         return self._model.model.generate(ctranslate2.StorageView.from_array(stacked), [prompt] * len(encodings),
                                           **options)
 
-    def _transcribed(self, audio: np.ndarray, language: str, decode_as: str,
-                     prompt: str | None) -> tuple[Recognition, float]:
-        """The recognition with word timings, through faster-whisper's transcribe()."""
-        pieces, _ = self._model.transcribe(
+    def _transcribed(self, audio: np.ndarray, language: str, decode_as: str, prompt: str | None, words: bool, *,
+                     sampled: bool = False) -> tuple[Recognition, float]:
+        """The recognition through faster-whisper's transcribe(): with word timings, or (`sampled`) by its
+        temperature fallback for a segment whose beam search loops."""
+        model, temperature = self._model, 0.0
+        if sampled:
+            model, temperature = self._sampler(), SAMPLING_TEMPERATURES
+        pieces, _ = model.transcribe(
             audio,
             language=decode_as,
-            # No temperature fallback: its sampling made the same file give different transcripts and
-            # tripled the time on hard audio; loops it would have broken are cut by the pipeline instead.
-            temperature=0.0,
+            temperature=temperature,
+            best_of=SAMPLES,
             beam_size=self._beam_size,
             condition_on_previous_text=False,  # segments are independent; carrying text over spreads loops
             initial_prompt=prompt,
-            word_timestamps=True,
+            word_timestamps=words,
             vad_filter=False,  # the pipeline's VAD already cut the audio
+            max_new_tokens=self._max_tokens(len(audio) / SAMPLE_RATE),
         )
-        texts, words, logprob, tokens = [], [], 0.0, 0
+        texts, found, logprob, tokens = [], [], 0.0, 0
         for piece in pieces:
             texts.append(piece.text.strip())
             logprob += piece.avg_logprob * (len(piece.tokens) + 1)  # faster-whisper averages over tokens + 1
             tokens += len(piece.tokens) + 1
-            words.extend(Word(start=w.start, end=w.end, text=w.word, probability=w.probability)
+            found.extend(Word(start=w.start, end=w.end, text=w.word, probability=w.probability)
                          for w in piece.words or ())
-        recognition = Recognition(text=join_texts([(t, decode_as) for t in texts]), language=language, words=words)
+        recognition = Recognition(text=join_texts([(t, decode_as) for t in texts]), language=language,
+                                  words=found if words else None)
         return recognition, logprob / tokens if tokens else float("-inf")
+
+    def _sampler(self):
+        """A model of its own for sampling, made right after the random seed is set: CTranslate2 seeds each of a
+        model's threads once, when it starts, so only a fresh model samples the same way every time."""
+        from faster_whisper import WhisperModel
+
+        with self._lock:
+            ctranslate2.set_random_seed(SAMPLING_SEED)
+            return WhisperModel(**self._loading)
 
     def _encoded(self, audio: np.ndarray):
         """The encoder's output for a segment (≤ 30 s), cut as transcribe() cuts it; the last few are kept, since
@@ -195,13 +249,27 @@ class WhisperEngine:
         return self._tokenizers[language]
 
 
+def _timestamped(tokens: list[int], timestamp_begin: int) -> tuple[list[int], int | None]:
+    """A window decoded with timestamps, as faster-whisper's transcribe() reads it: (the tokens to keep, the sample
+    to decode the rest from, or None when the window is done). A decode that ends on two timestamps stopped
+    before the window's end: what follows its last finished sentence is decoded again from there, since on a
+    long window Whisper otherwise drops whole sentences."""
+    ended = len(tokens) >= 2 and tokens[-2] < timestamp_begin <= tokens[-1]
+    pairs = [i for i in range(1, len(tokens)) if tokens[i] >= timestamp_begin and tokens[i - 1] >= timestamp_begin]
+    if ended or not pairs:
+        return tokens, None
+    last = pairs[-1]
+    return tokens[:last], (tokens[last - 1] - timestamp_begin) * SAMPLES_PER_TIMESTAMP
+
+
 def _sounds_cantonese(text: str, plain: str, gain: float) -> bool:
     """Whether a segment identified as Chinese is Cantonese, from its decode with the Cantonese prompt (`text`)
     and without (`plain`): written Cantonese (not only a 的 turned 嘅), long enough to tell, about as long as the
     plain decode (a decode that stops early has a high mean log-probability), not looping, and more likely than
-    without the prompt by `gain` (mean log-probability per token). Measured on the shared clips, cut in halves,
-    with noise at 15 dB and in telephone band (72 segments): Cantonese ≥ 0.045 evidence and ≥ 0.049 gain,
-    Mandarin ≤ 0.002 gain."""
+    without the prompt by `gain` (mean log-probability per token, timestamps included). Measured with
+    bench/cantonese.py (the shared zh and yue clips, long ones halved; clean, 15 dB noise, telephone band; 69
+    segments): Cantonese that shows evidence gains 0.102 or more; clean Mandarin that passes the other tests gains at
+    most 0.033, and 0.058 in noise, but a noisy Mandarin clip that Whisper hears with 咗 or 嘅 gains 0.129 to 0.252."""
     chars = len(HAN_RE.findall(text))
     return (gain > CANTONESE_GAIN and cantonese_evidence(text) > CANTONESE_EVIDENCE
             and chars >= max(CANTONESE_MIN_CHARS, CANTONESE_MIN_LENGTH * len(HAN_RE.findall(plain)))
