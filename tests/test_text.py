@@ -8,8 +8,15 @@ import time
 import pytest
 
 from hushscribe.errors import HushError
-from hushscribe.text import (SPACELESS_LANGUAGES, cjk_punctuation, convert_script, fix_de, join_texts, loops,
-                             repair_repetitions)
+from hushscribe.text import (
+    SPACELESS_LANGUAGES,
+    cjk_punctuation,
+    convert_script,
+    fix_de,
+    join_texts,
+    loops,
+    repair_repetitions,
+)
 
 # ---- join_texts ------------------------------------------------------------------------------
 
