@@ -14,7 +14,8 @@ T = 50_000  # a timestamp_begin; <|n * 0.02|> is T + n
 
 
 @pytest.mark.parametrize("tokens, kept, resume", [
-    ([T, 1, 2, T + 100, T + 100, 3, 4, T + 400], None, None),  # ends on a single timestamp: the window is done
+    # ends on a single timestamp: the sentences are done; what follows 8.00 s is decoded when long enough
+    ([T, 1, 2, T + 100, T + 100, 3, 4, T + 400], None, 400),
     ([1, 2, 3], None, None),  # no timestamps at all (decoded without them)
     # ends on two timestamps: keep up to the last finished sentence, decode on from 2.00 s
     ([T, 1, 2, T + 100, T + 100, 3, T + 250, T + 250], [T, 1, 2, T + 100, T + 100, 3, T + 250], 250),

@@ -44,12 +44,13 @@ KEPT_ENCODINGS = 16  # 3 MB each for base: the transcriber finds the language of
 NO_SPEECH_PROBABILITY = 0.6
 NO_SPEECH_LOG_PROBABILITY = -1.0
 # A segment longer than this is decoded with timestamps: without them Whisper drops whole sentences from a long
-# window (the long mixed file: 31.7 % → 26 % errors), and they show where it stopped, so that the rest is decoded
-# from its last timestamp (at most MAX_SEEKS decodes in all, while at least MIN_REST_S is left). A shorter one is
-# decoded without, as faster-whisper's batched pipeline does: fewer tokens, and the same text on short clips.
+# window (the long mixed file: 31.7 % → 26 % errors), and they show where it stopped: a decode whose last timestamp
+# leaves MIN_REST_S of the segment (which the VAD cut to end in speech) is decoded on from there, at most MAX_SEEKS
+# decodes in all. A shorter segment is decoded without, as faster-whisper's batched pipeline does: fewer tokens,
+# and the same text on short clips.
 TIMESTAMPS_ABOVE_S = 15.0
 MAX_SEEKS = 4
-MIN_REST_S = 1.0
+MIN_REST_S = 1.5
 SAMPLES_PER_TIMESTAMP = SAMPLE_RATE // 50  # Whisper's timestamps count 20 ms
 # A segment whose beam search loops is decoded by sampling instead (faster-whisper's temperature fallback: SAMPLES
 # at each temperature, the likeliest that does not loop), from a fixed seed so that a file always gives the same text.
@@ -250,13 +251,14 @@ class WhisperEngine:
 
 
 def _timestamped(tokens: list[int], timestamp_begin: int) -> tuple[list[int], int | None]:
-    """A window decoded with timestamps, as faster-whisper's transcribe() reads it: (the tokens to keep, the sample
-    to decode the rest from, or None when the window is done). A decode that ends on two timestamps stopped
-    before the window's end: what follows its last finished sentence is decoded again from there, since on a
-    long window Whisper otherwise drops whole sentences."""
+    """A window decoded with timestamps, read as faster-whisper's transcribe() reads it: (the tokens to keep, the
+    sample its last timestamp marks, from which to decode the rest; None without timestamps). A decode that ends on
+    two timestamps stopped before its window's end: its unfinished sentence is dropped, to be decoded again."""
     ended = len(tokens) >= 2 and tokens[-2] < timestamp_begin <= tokens[-1]
     pairs = [i for i in range(1, len(tokens)) if tokens[i] >= timestamp_begin and tokens[i - 1] >= timestamp_begin]
-    if ended or not pairs:
+    if ended:
+        return tokens, (tokens[-1] - timestamp_begin) * SAMPLES_PER_TIMESTAMP
+    if not pairs:
         return tokens, None
     last = pairs[-1]
     return tokens[:last], (tokens[last - 1] - timestamp_begin) * SAMPLES_PER_TIMESTAMP
