@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, Cue, cues, format_duration, format_timestamp, render, write, wrap_lines
+from hushscribe.formats import (
+    FORMATS,
+    Cue,
+    OutputExists,
+    cues,
+    format_duration,
+    format_timestamp,
+    render,
+    wrap_lines,
+    write,
+)
 from hushscribe.transcript import Segment, Transcript, Word
 
 MAX_LINE_CHARS = 42
@@ -293,9 +302,9 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):
 def test_write_refuses_to_overwrite_when_asked(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("keep me")
-    with pytest.raises(HushError, match="--overwrite") as caught:
+    with pytest.raises(OutputExists, match="already exists") as caught:  # each surface says how to replace it
         write(english(), "txt", target, overwrite=False)
-    assert "out.txt" in str(caught.value)
+    assert caught.value.path == target and "--" not in str(caught.value)
     assert target.read_text() == "keep me"
     assert os.listdir(tmp_path) == ["out.txt"]
 

@@ -184,6 +184,11 @@ def test_bad_requests_get_openai_shaped_errors_and_the_server_goes_on(client, wh
                                                                 language="klingon"), 400, "language"),
         "translation": (lambda: client.audio.translations.create(model="whisper-1", file=("a.wav", b"RIFF")), 400,
                         "model"),
+        # our options: each error names the field that was set
+        "script": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
+                                                              extra_body={"script": "latin"}), 400, "script"),
+        "highpass": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
+                                                                extra_body={"highpass": "loud"}), 400, "highpass"),
     }
     for name, (call, status, param) in cases.items():
         got_status, error = error_of(call)

@@ -10,12 +10,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hushscribe import __version__
-from hushscribe.audio import AUDIO_EXTENSIONS, AudioFilters
+from hushscribe.audio import AUDIO_EXTENSIONS
 from hushscribe.engines import ENGINES
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, format_timestamp, render, write
-from hushscribe.languages import normalize_language
+from hushscribe.formats import (
+    FORMATS,
+    OutputExists,
+    format_timestamp,
+    output_path,
+    refuse_existing,
+    render,
+    write,
+)
 from hushscribe.models import QWEN_MODELS
+from hushscribe.options import (
+    OptionError,
+    OutputOptions,
+    TranscribeOptions,
+    parse,
+    parse_output,
+)
 from hushscribe.text import SCRIPTS
 from hushscribe.transcript import FLAG_WARNINGS, Transcript
 
@@ -47,19 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output-dir", type=Path, help="write outputs here (default: next to each input; "
                    "one input and no -o/-f prints the transcript instead)")
     t.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
-    t.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en, ja (default: auto)")
     _engine_arguments(t)
     t.add_argument("--no-compile", dest="compile", action="store_false",
                    help="never fuse the Qwen decoder step with torch.compile (by default it is compiled "
                         "once a long job has lost more to the plain step than the compile costs)")
-    t.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
-    t.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
-    t.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
-                   help="[HH:MM:SS] at the start of each paragraph in txt/md (default: on)")
-    t.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
-    _speakers_argument(t)
-    t.add_argument("--highpass", type=float, metavar="HZ", help="high-pass filter below HZ (e.g. 80) against rumble")
-    t.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
+    _transcription_arguments(t)
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -69,12 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "done for unchanged files and retries what failed.")
     b.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
     b.add_argument("-o", "--output-dir", type=Path, required=True)
-    b.add_argument("-f", "--formats", default="txt,json", help=f"comma-separated: {','.join(FORMATS)} (default: txt,json)")
-    b.add_argument("-l", "--language", default="auto", help="auto, or a code such as zh, yue, en (default: auto)")
+    b.add_argument("-f", "--formats", default="txt,json",
+                   help=f"comma-separated: {','.join(FORMATS)} (default: txt,json)")
     _engine_arguments(b)
-    b.add_argument("--context", help="names and terms that help recognition")
-    b.add_argument("--script", choices=SCRIPTS, help="Chinese output script")
-    _speakers_argument(b)
+    _transcription_arguments(b)
     b.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts one on this machine, 'auto' or "
                    "host:port joins a running cluster (default: no Ray, this process)")
     b.add_argument("--gpus-per-worker", type=float, default=None,
@@ -112,9 +116,19 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
                         "(without it, logs never hold transcript text)")
 
 
-def _speakers_argument(parser: argparse.ArgumentParser) -> None:
+def _transcription_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of options.parse and parse_output's timestamps, the same on transcribe and batch."""
+    parser.add_argument("-l", "--language", default="auto",
+                        help="auto, or a code such as zh, yue, en, ja (default: auto)")
+    parser.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
+    parser.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
+    parser.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
+                        help="[HH:MM:SS] at the start of each paragraph in txt/md (default: on)")
+    parser.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
     parser.add_argument("--speakers", default="off", metavar="auto|N|off",
                         help="who spoke when: 'auto' finds how many, N if you know (default: off)")
+    parser.add_argument("--highpass", metavar="HZ", help="high-pass filter below HZ (e.g. 80) against rumble")
+    parser.add_argument("--normalize", action="store_true", help="normalise loudness (EBU R128) for quiet recordings")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,14 +169,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
-    from hushscribe.transcriber import TranscribeOptions, Transcriber, checked_speakers
+    from hushscribe.transcriber import Transcriber
 
-    formats = _parse_formats(args.formats)
-    options = TranscribeOptions(
-        language=normalize_language(args.language), script=args.script, context=args.context, fix_de=args.fix_de,
-        speakers=checked_speakers(args.speakers),
-        filters=AudioFilters(highpass_hz=args.highpass, normalize_loudness=args.normalize),
-    )
+    options, output = _options(args)
     jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     runnable = [job for job in jobs if job.error is None]
     transcriber = None
@@ -171,8 +180,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
         options = transcriber.checked(options)
     for job in runnable:
         try:
-            run_job(transcriber, job, options, formats, timestamps=args.timestamps, overwrite=args.overwrite,
-                    quiet=args.quiet)
+            run_job(transcriber, job, options, output, quiet=args.quiet)
         except HushError as exc:
             job.error = str(exc)
     for job in jobs:
@@ -185,19 +193,17 @@ def transcribe_command(args: argparse.Namespace) -> int:
 
 def batch_command(args: argparse.Namespace) -> int:
     from hushscribe import batch
-    from hushscribe.transcriber import TranscribeOptions, checked_speakers
 
     if args.ray:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise HushError("--ray needs Ray: pip install 'hushscribe[batch]'") from None
-    options = TranscribeOptions(language=normalize_language(args.language), script=args.script, context=args.context,
-                                speakers=checked_speakers(args.speakers))
-    summary = batch.run_batch(args.input_dir, args.output_dir, formats=_parse_formats(args.formats), options=options,
+    options, output = _options(args)
+    summary = batch.run_batch(args.input_dir, args.output_dir, formats=list(output.formats), options=options,
                               engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                              quiet=args.quiet)
+                              timestamps=output.timestamps, quiet=args.quiet)
     batch.print_summary(summary)
     return EXIT_FAILED if summary.failed else 0
 
@@ -281,17 +287,14 @@ def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool
     return jobs
 
 
-def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: bool, overwrite: bool,
-            quiet: bool) -> None:
+def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOptions, *, quiet: bool) -> None:
     from tqdm import tqdm
 
+    targets = [output_path(job.out_dir, job.path.stem, fmt) for fmt in output.formats] if job.out_dir else []
     if job.out_dir is not None:
         _make_output_dir(job)
-    if job.out_dir is not None and not overwrite:
-        for fmt in formats:
-            target = job.out_dir / f"{job.path.stem}.{fmt}"
-            if target.exists():
-                raise HushError(f"{target} already exists; pass --overwrite to replace it", source=str(job.path))
+        if not output.overwrite:
+            _refuse_existing(job, targets)
     started = time.perf_counter()
     stream = transcriber.stream(job.path, options)
     job.duration = stream.duration
@@ -305,13 +308,14 @@ def run_job(transcriber, job: Job, options, formats: list[str], *, timestamps: b
     transcript = stream.result()
     _warn_about_flags(job, transcript)
     if job.out_dir is None:
-        sys.stdout.write(render(transcript, "txt", timestamps=timestamps))
+        sys.stdout.write(render(transcript, "txt", timestamps=output.timestamps))
         sys.stdout.flush()
     else:
-        for fmt in formats:
+        if not output.overwrite:
+            _refuse_existing(job, targets)  # written meanwhile, by another run
+        for fmt, target in zip(output.formats, targets):
             try:
-                job.outputs.append(write(transcript, fmt, job.out_dir / f"{job.path.stem}.{fmt}",
-                                         timestamps=timestamps, overwrite=overwrite))
+                job.outputs.append(write(transcript, fmt, target, timestamps=output.timestamps, overwrite=True))
             except HushError as exc:
                 raise HushError(str(exc), source=str(job.path)) from None
     job.seconds = time.perf_counter() - started
@@ -349,6 +353,13 @@ def _where_outputs_went(done: list[Job], output_dir: Path | None) -> str:
     return f"; outputs in {output_dir or folders.pop()}"
 
 
+def _refuse_existing(job: Job, targets: list[Path]) -> None:
+    try:
+        refuse_existing(targets)
+    except OutputExists as exc:
+        raise HushError(f"{exc.path} already exists; pass --overwrite to replace it", source=str(job.path)) from None
+
+
 def _make_output_dir(job: Job) -> None:
     """Create the output folder before spending time on recognition."""
     try:
@@ -358,12 +369,22 @@ def _make_output_dir(job: Job) -> None:
                         source=str(job.path)) from None
 
 
-def _parse_formats(value: str | None) -> list[str]:
-    formats = [f.strip().lower() for f in (value or "txt").split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise HushError(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-    return formats
+# The flag that sets each option parse() names, for error messages.
+FLAGS = {"language": "--language", "script": "--script", "context": "--context", "fix_de": "--fix-de",
+         "speakers": "--speakers", "highpass": "--highpass", "normalize": "--normalize", "formats": "--formats",
+         "timestamps": "--timestamps", "overwrite": "--overwrite"}
+
+
+def _options(args: argparse.Namespace) -> tuple[TranscribeOptions, OutputOptions]:
+    """The options a transcribe or batch command line sets; HushError naming the flag for a bad value."""
+    try:
+        options = parse(language=args.language, script=args.script, context=args.context, fix_de=args.fix_de,
+                        speakers=args.speakers, highpass=args.highpass, normalize=args.normalize)
+        output = parse_output(formats=args.formats, timestamps=args.timestamps,
+                              overwrite=getattr(args, "overwrite", False))
+    except OptionError as exc:
+        raise HushError(f"{FLAGS[exc.option]}: {exc}") from None
+    return options, output
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,8 +15,6 @@ from pathlib import Path
 from hushscribe.errors import HushError
 from hushscribe.text import is_spaceless
 from hushscribe.transcript import Segment, Transcript, paragraphs
-
-FORMATS = ("txt", "srt", "vtt", "json", "md")
 
 # Subtitle limits: the usual broadcast guidance (Netflix, BBC) is 42 characters a line, 2 lines, ~7 s on screen.
 MAX_LINE_CHARS = 42
@@ -40,6 +39,14 @@ BREAK_PENALTY = {BREAK_SENTENCE: 0.0, BREAK_CLAUSE: 0.1, BREAK_PHRASE: 0.2, BREA
                  BREAK_MID_WORD: 10.0}
 
 MD_MARKUP_START = re.compile(r"^(#|-|\+|\*|>|=|\||`|~|\d+[.)])")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How to render: paragraph timestamps in txt and md; which of segments and words verbose_json carries."""
+
+    timestamps: bool = True
+    granularities: frozenset[str] = frozenset({"segment"})
 
 
 @dataclass(frozen=True)
@@ -270,14 +277,14 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
 # --- formats -----------------------------------------------------------------------------------------------------
 
 
-def _render_txt(transcript: Transcript, timestamps: bool) -> str:
-    blocks = [(f"[{format_timestamp(p.start, millis=False)}] " if timestamps else "")
+def _render_txt(transcript: Transcript, how: Rendering) -> str:
+    blocks = [(f"[{format_timestamp(p.start, millis=False)}] " if how.timestamps else "")
               + (f"{transcript.speaker_name(p.speaker)}: " if p.speaker else "") + p.text
               for p in paragraphs(transcript.segments, transcript.language)]
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
-def _render_srt(transcript: Transcript, timestamps: bool) -> str:
+def _render_srt(transcript: Transcript, how: Rendering) -> str:
     blocks = [f"{index}\n{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n"
               f"{f'{cue.speaker}: ' if cue.speaker else ''}{cue.text}\n"
               for index, cue in enumerate(cues(transcript, speaker_prefix=True), start=1)]
@@ -289,7 +296,7 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _render_vtt(transcript: Transcript, timestamps: bool) -> str:
+def _render_vtt(transcript: Transcript, how: Rendering) -> str:
     # a speaker is a WebVTT voice span, <v Name>, which players may show or style
     blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n"
               f"{f'<v {_vtt_escape(cue.speaker)}>' if cue.speaker else ''}{_vtt_escape(cue.text)}\n"
@@ -297,7 +304,7 @@ def _render_vtt(transcript: Transcript, timestamps: bool) -> str:
     return "\n".join(["WEBVTT\n", *blocks])
 
 
-def _render_json(transcript: Transcript, timestamps: bool) -> str:
+def _render_json(transcript: Transcript, how: Rendering) -> str:
     return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
@@ -314,7 +321,7 @@ def _md_heading(text: str) -> str:
     return text.replace("<", "\\<").replace("#", "\\#")
 
 
-def _render_md(transcript: Transcript, timestamps: bool) -> str:
+def _render_md(transcript: Transcript, how: Rendering) -> str:
     title = _md_heading(Path(transcript.source).name or transcript.source)
     about = " · ".join(part for part in (
         f"Duration {format_duration(transcript.duration)}",
@@ -327,21 +334,81 @@ def _render_md(transcript: Transcript, timestamps: bool) -> str:
         if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
             body.append(f"### {_md_heading(transcript.speaker_name(p.speaker))}")
         speaker = p.speaker
-        body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if timestamps else "") + _md_plain(p.text))
+        body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if how.timestamps else "")
+                    + _md_plain(p.text))
     return "\n\n".join([f"# {title}", about, *body]) + "\n"
 
 
-RENDERERS = {"txt": _render_txt, "srt": _render_srt, "vtt": _render_vtt, "json": _render_json, "md": _render_md}
-assert tuple(RENDERERS) == FORMATS
+def _render_verbose_json(transcript: Transcript, how: Rendering) -> str:
+    """OpenAI's verbose_json: the language as a lower-case English name, segments and/or words as asked."""
+    from hushscribe.languages import LANGUAGE_NAMES
+
+    body = {
+        "task": "transcribe",
+        "language": LANGUAGE_NAMES.get(transcript.language or "", transcript.language or "").lower(),
+        "duration": round(transcript.duration, 3),
+        "text": transcript.text,
+    }
+    if "segment" in how.granularities:
+        body["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
+                             "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags,
+                             **({"speaker": transcript.speaker_name(s.speaker)} if s.speaker else {})}
+                            for i, s in enumerate(transcript.segments)]
+    if "word" in how.granularities:
+        body["words"] = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
+                         for s in transcript.segments for w in (s.words or ())]
+    return json.dumps(body, ensure_ascii=False) + "\n"
 
 
-def render(transcript: Transcript, fmt: str, *, timestamps: bool = True) -> str:
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extension: str  # of the file written
+    mime: str
+    render: Callable[[Transcript, Rendering], str]
+    file: bool = True  # offered as an output file; False: only an API response
+
+
+# Every format, in the order surfaces list them. Adding one here offers it on the CLI, the web page, batch and the API.
+REGISTRY = {f.name: f for f in (
+    Format("txt", "txt", "text/plain", _render_txt),
+    Format("srt", "srt", "application/x-subrip", _render_srt),
+    Format("vtt", "vtt", "text/vtt", _render_vtt),
+    Format("json", "json", "application/json", _render_json),
+    Format("md", "md", "text/markdown", _render_md),
+    Format("verbose_json", "json", "application/json", _render_verbose_json, file=False),
+)}
+FORMATS = tuple(name for name, f in REGISTRY.items() if f.file)  # the output files
+
+
+def render(transcript: Transcript, fmt: str, *, timestamps: bool = True,
+           granularities: frozenset[str] = frozenset({"segment"})) -> str:
     """The text of an output file. `timestamps` applies to txt and md; srt and vtt are timed by nature and json
-    carries every time."""
-    renderer = RENDERERS.get(fmt.lower())
-    if renderer is None:
+    carries every time; `granularities` ("segment", "word") to verbose_json."""
+    found = REGISTRY.get(fmt.lower())
+    if found is None:
         raise HushError(f"unknown output format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    return renderer(transcript, timestamps)
+    return found.render(transcript, Rendering(timestamps, frozenset(granularities)))
+
+
+def output_path(folder: Path, stem: str, fmt: str) -> Path:
+    """Where the `fmt` output of a recording named `stem` goes in `folder`."""
+    return Path(folder) / f"{stem}.{REGISTRY[fmt].extension}"
+
+
+class OutputExists(HushError):
+    """An output file that is there already, when replacing it was not asked for; each surface says how to ask."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path} already exists")
+
+
+def refuse_existing(paths: list[Path]) -> None:
+    """OutputExists for the first of `paths` that exists."""
+    for path in paths:
+        if Path(path).exists():
+            raise OutputExists(path)
 
 
 def write(transcript: Transcript, fmt: str, path: Path, *, timestamps: bool = True, overwrite: bool = True) -> Path:
@@ -349,8 +416,8 @@ def write(transcript: Transcript, fmt: str, path: Path, *, timestamps: bool = Tr
     line ends, so a reader never sees half a file. Returns the path written."""
     path = Path(path)
     text = render(transcript, fmt, timestamps=timestamps)  # before touching the disk: a bad format writes nothing
-    if not overwrite and path.exists():
-        raise HushError(f"{path} already exists; pass --overwrite to replace it")
+    if not overwrite:
+        refuse_existing([path])
     folder = path.parent
     temp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
     try:

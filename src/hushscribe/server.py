@@ -14,19 +14,25 @@ import sys
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hushscribe import formats, tempfiles
 from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
-from hushscribe.languages import LANGUAGE_NAMES
-from hushscribe.transcriber import TranscribeOptions, Transcriber, checked_speakers
+from hushscribe.options import OptionError, parse
+from hushscribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+# OpenAI's json and text are the bare text; srt, vtt and verbose_json are formats.REGISTRY's, as are our json (the
+# full transcript, as `hushscribe_json`) and md.
+API_FORMATS = {"hushscribe_json": "json", "srt": "srt", "vtt": "vtt", "verbose_json": "verbose_json", "md": "md"}
+RESPONSE_FORMATS = ("json", "text", *API_FORMATS)
+# The form field that sets each option options.parse() names (the API's own names where OpenAI has one).
+PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "script": "script",
+          "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize"}
 OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")  # what tools send by default
 
 
@@ -100,7 +106,11 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         response_format: str = Form("json"),
         temperature: float = Form(0.0),  # accepted; decoding is greedy
         timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
-        speakers: str | None = Form(None),  # ours: "auto", a number, or "off" (the default)
+        speakers: str | None = Form(None),  # ours, as are the four below: "auto", a number, or "off" (the default)
+        script: str | None = Form(None),  # "simplified" or "traditional" Chinese
+        fix_de: bool = Form(False),  # repair 的/地/得 in Mandarin
+        highpass: str | None = Form(None),  # Hz, e.g. 80, against rumble
+        normalize: bool = Form(False),  # loudness normalisation for quiet recordings
     ):
         _check_model(model, served)
         if response_format not in RESPONSE_FORMATS:
@@ -111,15 +121,12 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
             raise ApiError(400, "timestamp_granularities[] takes 'word' and/or 'segment'",
                            param="timestamp_granularities[]")
         try:
-            speakers = checked_speakers(speakers)
-        except HushError as exc:
-            raise ApiError(400, str(exc), param="speakers") from None
-        try:
-            options = transcriber.checked(TranscribeOptions(
-                language=language, context=prompt or None, speakers=speakers,
+            options = transcriber.checked(parse(
+                language=language, context=prompt, speakers=speakers, script=script, fix_de=fix_de,
+                highpass=highpass, normalize=normalize,
                 word_timestamps="word" in granularities and response_format == "verbose_json"))
-        except HushError as exc:
-            raise ApiError(400, str(exc), param="language") from None
+        except OptionError as exc:
+            raise ApiError(400, str(exc), param=PARAMS[exc.option]) from None
         with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
             path = _save_upload(file, folder, max_upload_bytes)
             try:
@@ -132,10 +139,11 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
                 raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
         if response_format == "json":
             return {"text": transcript.text}
-        if response_format == "verbose_json":
-            return _verbose(transcript, granularities)
-        return PlainTextResponse(transcript.text if response_format == "text"
-                                 else formats.render(transcript, response_format))
+        if response_format == "text":
+            return PlainTextResponse(transcript.text)
+        fmt = formats.REGISTRY[API_FORMATS[response_format]]
+        return Response(formats.render(transcript, fmt.name, granularities=frozenset(granularities)),
+                        media_type=fmt.mime)
 
     @app.post("/v1/audio/translations")
     def translations():
@@ -194,24 +202,6 @@ def _save_upload(file, folder, limit: int):
         raise ApiError(400, f"{name}: the file is empty (0 bytes); send a recording", param="file",
                        code="invalid_audio")
     return path
-
-
-def _verbose(transcript, granularities: set[str]) -> dict:
-    body = {
-        "task": "transcribe",
-        "language": LANGUAGE_NAMES.get(transcript.language or "", transcript.language or "").lower(),
-        "duration": round(transcript.duration, 3),
-        "text": transcript.text,
-    }
-    if "segment" in granularities:
-        body["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-                             "tokens": [], "temperature": 0.0, "language": s.language, "flags": s.flags,
-                             **({"speaker": transcript.speaker_name(s.speaker)} if s.speaker else {})}
-                            for i, s in enumerate(transcript.segments)]
-    if "word" in granularities:
-        body["words"] = [{"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
-                         for s in transcript.segments for w in (s.words or ())]
-    return body
 
 
 def serve(engine: Engine, *, host: str, port: int, api_key: str | None, max_upload_mb: float) -> None:

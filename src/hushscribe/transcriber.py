@@ -9,7 +9,7 @@ import functools
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -17,29 +17,14 @@ import numpy as np
 
 from hushscribe import audio as audio_mod
 from hushscribe import text, vad
-from hushscribe.audio import SAMPLE_RATE, AudioFilters, Source
+from hushscribe.audio import SAMPLE_RATE, Source
 from hushscribe.engines import load_engine
 from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
 from hushscribe.errors import HushError
-from hushscribe.languages import normalize_language
+from hushscribe.options import OptionError, TranscribeOptions, checked_speakers  # noqa: F401 (re-exported)
 from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word, languages_by_time
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TranscribeOptions:
-    """Everything that shapes one transcription; read once at the edge (CLI flags, web form, API fields)."""
-
-    language: str | None = None  # ISO code (zh, yue, en, …); None or "auto" detects it
-    script: str | None = None  # "simplified" | "traditional"; None: Simplified for Chinese, as spoken otherwise
-    context: str | None = None  # names and terms to help recognition (hotwords)
-    fix_de: bool = False  # repair 的/地/得 in Mandarin
-    word_timestamps: bool = False
-    # who spoke when: None (off: costs nothing), "auto" (find how many), or the number of speakers
-    speakers: int | str | None = None
-    filters: AudioFilters = field(default_factory=AudioFilters)
-    vad: vad.VadOptions = field(default_factory=vad.VadOptions)
 
 
 # offset in samples, samples, speech spans in them, VAD activity per frame (for speaker labels)
@@ -61,12 +46,12 @@ class Transcriber:
         return self.stream(source, options, **overrides).result()
 
     def checked(self, options: TranscribeOptions) -> TranscribeOptions:
-        """`options` with the language as an ISO code; HushError for what this engine cannot do."""
-        language = normalize_language(options.language)
-        if language and not self.engine.supports_language(language):
-            raise HushError(f"the {self.engine.name} engine does not know the language '{language}'")
-        text.check_script(options.script)
-        return replace(options, language=language, speakers=checked_speakers(options.speakers))
+        """`options` checked (TranscribeOptions.checked), and OptionError for a language this engine cannot do."""
+        options = options.checked()
+        if options.language and not self.engine.supports_language(options.language):
+            raise OptionError("language", f"the {self.engine.name} engine does not know the language "
+                                          f"'{options.language}'")
+        return options
 
     def stream(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
                **overrides) -> "TranscriptStream":
@@ -112,28 +97,6 @@ def _opened(source: Source | np.ndarray, options: TranscribeOptions) -> tuple[st
 def _segmented(offset: int, samples: np.ndarray, options: vad.VadOptions) -> Window:
     active = vad.activity(samples, options)
     return offset, samples, vad.split(samples, options, active), active
-
-
-MAX_SPEAKERS = 20
-
-
-def checked_speakers(value: int | str | None) -> int | str | None:
-    """A speakers option as TranscribeOptions keeps it: None (off), "auto", or a count; HushError otherwise.
-    Accepts what a surface passes on: "off", "auto", "3", 3."""
-    if isinstance(value, str):
-        value = value.strip().lower()
-        if value in ("", "off", "none"):
-            return None
-        if value == "auto":
-            return "auto"
-        if not value.isdecimal() or not value.isascii():
-            raise HushError(f"speakers must be 'auto', 'off' or a number of speakers, not {value!r}")
-        value = int(value)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPEAKERS:
-        raise HushError(f"the number of speakers must be a whole number from 1 to {MAX_SPEAKERS}, not {value!r}")
-    return value
 
 
 # Long recordings are decoded, segmented and recognised in windows of about this long, cut at the

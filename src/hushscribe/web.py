@@ -10,21 +10,25 @@ import io
 import time
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from hushscribe.audio import SAMPLE_RATE, AudioFilters, decode
+from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, render
+from hushscribe.formats import FORMATS, REGISTRY, output_path, render
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import Transcript
 
 UPLOAD_TYPES = ["wav", "mp3", "m4a", "flac", "ogg", "opus", "webm", "mp4", "mkv", "mov"]
 WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
 SPEAKER_CHOICES = ["off", "auto", "2", "3", "4", "5", "6"]
-MIME = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt", "json": "application/json",
-        "md": "text/markdown"}
+HIGHPASS_HZ = 80.0
+# The widget that sets each option options.parse() names, for error messages.
+WIDGETS = {"language": "Language", "script": "Chinese script", "context": "Context / hotwords",
+           "fix_de": "Fix 的/地/得", "speakers": "Speakers", "highpass": "High-pass filter",
+           "normalize": "Normalise loudness"}
 
 
 def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
@@ -92,7 +96,7 @@ def stem(name: str) -> str:
 def page() -> None:
     from hushscribe import tempfiles
     from hushscribe.models import list_models
-    from hushscribe.transcriber import TranscribeOptions, checked_speakers
+    from hushscribe.options import OptionError, parse
 
     tempfiles.process_folder()  # uploads stay in memory; anything a library spools lands in a private folder
     st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
@@ -116,7 +120,7 @@ def page() -> None:
         speakers = st.radio("Speakers", SPEAKER_CHOICES, horizontal=True,
                             help="who spoke when: 'auto' finds how many; a number if you know it")
         fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
-        highpass = st.checkbox("High-pass filter (80 Hz)")
+        highpass = st.checkbox(f"High-pass filter ({HIGHPASS_HZ:.0f} Hz)")
         normalize = st.checkbox("Normalise loudness")
 
     status = st.empty()
@@ -143,11 +147,12 @@ def page() -> None:
             st.area_chart(waveform(samples), height=110)
             st.caption(f"{len(samples) / SAMPLE_RATE:.2f} s · {len(data) / 1e6:.2f} MB")
 
-    options = TranscribeOptions(
-        language=None if language == "auto" else language, script=script, context=context or None, fix_de=fix_de,
-        speakers=checked_speakers(speakers),
-        filters=AudioFilters(highpass_hz=80 if highpass else None, normalize_loudness=normalize),
-    )
+    try:
+        options = parse(language=language, script=script, context=context, fix_de=fix_de, speakers=speakers,
+                        highpass=HIGHPASS_HZ if highpass else None, normalize=normalize)
+    except OptionError as exc:  # the widgets offer only good values; a bad one is named by its label
+        st.error(f"{WIDGETS[exc.option]}: {exc}")
+        return
     results: dict[str, dict] = st.session_state.setdefault("results", {})
     if st.session_state.get("cancel"):
         st.info("Cancelled after the current batch; files already finished are kept below.")
@@ -198,13 +203,14 @@ def page() -> None:
                      for i, (speaker, default) in enumerate(final.speakers.items())}
             final = with_names(final, names)
         st.code(render(final, "txt", timestamps=timestamps), language=None, wrap_lines=True)
-        files = {f"{stem(name)}.{fmt}": content for fmt, content in downloads(final, timestamps=timestamps).items()}
+        files = {fmt: (output_path(Path(), stem(name), fmt).name, content)
+                 for fmt, content in downloads(final, timestamps=timestamps).items()}
         columns = st.columns(len(files) + 1)
-        for column, (file_name, content) in zip(columns, files.items()):
-            column.download_button(file_name.rsplit(".", 1)[1].upper(), content, file_name=file_name,
-                                   mime=MIME[file_name.rsplit(".", 1)[1]], key=f"dl-{file_name}")
-        columns[-1].download_button("ZIP", zip_of(files), file_name=f"{stem(name)}.zip", mime="application/zip",
-                                    key=f"zip-{name}")
+        for column, (fmt, (file_name, content)) in zip(columns, files.items()):
+            column.download_button(fmt.upper(), content, file_name=file_name, mime=REGISTRY[fmt].mime,
+                                   key=f"dl-{file_name}")
+        columns[-1].download_button("ZIP", zip_of(dict(files.values())), file_name=f"{stem(name)}.zip",
+                                    mime="application/zip", key=f"zip-{name}")
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)  # one model per process; switching frees the old one
