@@ -194,6 +194,11 @@ class TranscriptStream:
 
         return max(probabilities, key=score)
 
+    def hear(self, probabilities: dict[str, float], seconds: float) -> None:
+        """Counts `seconds` of speech heard with these language probabilities towards the recording's languages."""
+        for language, p in probabilities.items():
+            self.heard[language] = self.heard.get(language, 0.0) + p * seconds
+
     def _labelled(self, segments: list[Segment]) -> tuple[list[Segment], dict[str, str]]:
         """Segments with speakers (split where the speaker changes) and the default names, "Speaker 1", …"""
         from hushscribe import speakers
@@ -213,8 +218,17 @@ class TranscriptStream:
             end = offset + len(samples)
             if self._diarizer is not None:
                 self._diarizer.add(samples, active, offset, self.options.vad)
-            self.total += len(spans)
-            yield from _Window(self, offset, samples, spans, active).recognise()
+            found = self.total
+            window = _Window(self, offset, samples, spans, active)
+            for segment in window.recognise():
+                self.total = found + window.units  # a segment cut where its language changes counts as its pieces
+                log.debug("%s %.2f-%.2f s [%s]: %s", self.source, segment.start, segment.end, segment.language,
+                          segment.text)  # transcript text: only with --debug
+                self._segments.append(segment)
+                self.done += 1
+                self.position = segment.end
+                yield segment
+            self.total = found + window.units
             self.position = end / SAMPLE_RATE
         self.duration = end / SAMPLE_RATE
 
@@ -226,23 +240,17 @@ class _Window:
     def __init__(self, stream: TranscriptStream, offset: int, samples: np.ndarray, spans: list[vad.Span],
                  active: np.ndarray) -> None:
         self.stream, self.offset, self._samples, self._spans, self._active = stream, offset, samples, spans, active
+        self.units = len(spans)  # segments to recognise: the spans, a span cut where its language changes as its pieces
 
     def recognise(self) -> Iterator[Segment]:
-        stream = self.stream
-        step = max(1, stream.engine.batch_size)
+        step = max(1, self.stream.engine.batch_size)
         ahead = max(step, LANGUAGE_LOOKAHEAD)
         for start in range(0, len(self._spans), ahead):
             spans = self._spans[start:start + ahead]
             units = self._with_languages(spans)
-            stream.total += len(units) - len(spans)  # a segment cut where its language changes counts as its pieces
+            self.units += len(units) - len(spans)
             for i in range(0, len(units), step):
-                for segment in self._recognise_units(units[i:i + step]):
-                    log.debug("%s %.2f-%.2f s [%s]: %s", stream.source, segment.start, segment.end,
-                              segment.language, segment.text)  # transcript text: only with --debug
-                    stream._segments.append(segment)
-                    stream.done += 1
-                    stream.position = segment.end
-                    yield segment
+                yield from self._recognise_units(units[i:i + step])
 
     def _recognise_units(self, units: list[tuple[vad.Span, str | None]]) -> list[Segment]:
         """Segments for (span, language) pairs, in order: one engine call per language among them."""
@@ -257,7 +265,7 @@ class _Window:
         stream = self.stream
         return RecognitionOptions(
             language=language, identified=stream.language is None, context=stream.options.context,
-            word_timestamps=stream.options.word_timestamps or stream._diarizer is not None,  # to split at changes
+            word_timestamps=stream.options.word_timestamps or stream.options.speakers is not None,  # to split turns
         )
 
     def _with_languages(self, spans: list[vad.Span]) -> list[tuple[vad.Span, str | None]]:
@@ -278,8 +286,7 @@ class _Window:
                            else stream.engine.language_probabilities(self._audio(parts)))
             pieces.append(list(zip(parts, parts_heard, strict=True)))
         for piece, probabilities in (unit for segment in pieces for unit in segment):
-            for language, p in probabilities.items():
-                stream.heard[language] = stream.heard.get(language, 0.0) + p * piece.duration_s
+            stream.hear(probabilities, piece.duration_s)
         units = []
         for segment in pieces:
             chosen = [(piece, stream.likeliest_language(probabilities)) for piece, probabilities in segment]
