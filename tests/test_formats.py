@@ -286,7 +286,8 @@ def test_unknown_format_names_the_valid_ones():
 
 def test_every_format_renders():
     for fmt in FORMATS:
-        assert render(english(), fmt).endswith("\n")
+        text = render(english(), fmt)
+        assert "After a pause." in text and text.endswith("\n") and not text.endswith("\n\n"), fmt
 
 
 def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):

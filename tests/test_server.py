@@ -221,7 +221,7 @@ def test_concurrent_requests_share_batches_on_the_qwen_engine(tiny_qwen, manifes
         rows = sorted(manifest, key=lambda r: r["duration_s"])[:8]
         with ThreadPoolExecutor(8) as pool:
             texts = list(pool.map(lambda r: transcribe(client, r["path"], language="en").text, rows))
-        assert len(texts) == 8 and all(isinstance(t, str) for t in texts)
+        assert len(texts) == 8  # a failed request raises in map
         stats = health(base)
         assert stats["engine"] == "qwen" and stats["segments"] >= 8
         assert stats["most_calls_in_a_batch"] >= 2, stats
