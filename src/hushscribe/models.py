@@ -144,7 +144,7 @@ def resolve_qwen(model: str | Path | None) -> Path:
         raise HushError(
             f"the {repo} weights are not on this machine; fetch them once with "
             f"`hushscribe models download {short}` (the only command that uses the network), "
-            "or pass a local folder with --model PATH"
+            "or give the folder of a model you have as the model"
         )
     return folder
 

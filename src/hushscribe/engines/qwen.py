@@ -106,8 +106,8 @@ class QwenEngine:
                     results[i] = rec
             except _oom_errors() as exc:
                 if self.batch_size == 1:
-                    raise HushError("the GPU ran out of memory even for one segment; use --device cpu "
-                                    "or the smaller model (--model qwen3-asr-0.6b)") from exc
+                    raise HushError("the GPU ran out of memory even for one segment; run on the CPU "
+                                    "or choose the smaller model, qwen3-asr-0.6b") from exc
                 self._steps.clear()  # their KV caches are the largest thing we hold
                 self._release_memory()
                 self.batch_size = max(1, self.batch_size // 2)

@@ -77,7 +77,7 @@ class WhisperEngine:
         if not (path / "model.bin").is_file():
             raise HushError(
                 f"{path} is not a faster-whisper model folder (no model.bin); "
-                "leave --model out to use the embedded Whisper base model",
+                "leave the model unset to use the embedded Whisper base model",
             )
         self.model_name = "whisper-base" if model is None else str(path)
         self.batch_size = batch_size
