@@ -21,6 +21,12 @@ AUDIO_EXTENSIONS = frozenset(
 # EBU R128 integrated loudness target for speech (what podcast and broadcast guides use)
 LOUDNESS_TARGET_LUFS = -16.0
 
+
+def find_recordings(folder: Path) -> list[Path]:
+    """Every audio and video file under `folder`, by its extension, at any depth, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
 Source = Union[str, Path, bytes, BinaryIO]
 
 

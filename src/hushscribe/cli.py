@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hushscribe import __version__
-from hushscribe.audio import AUDIO_EXTENSIONS
+from hushscribe.audio import find_recordings
 from hushscribe.engines import ENGINES
 from hushscribe.errors import HushError
 from hushscribe.formats import (
@@ -272,7 +272,7 @@ def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool
     jobs: list[Job] = []
     for item in inputs:
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            files = find_recordings(item)
             if not files:
                 jobs.append(Job(item, None, error=f"{item}: no audio or video files in this folder"))
             for f in files:

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from hushscribe.audio import SAMPLE_RATE, decode
+from hushscribe.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, decode
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, REGISTRY, output_path, render
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import Transcript
 
-UPLOAD_TYPES = ["wav", "mp3", "m4a", "flac", "ogg", "opus", "webm", "mp4", "mkv", "mov"]
+UPLOAD_TYPES = sorted(extension.lstrip(".") for extension in AUDIO_EXTENSIONS)  # what the CLI finds in folders
 WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
 SPEAKER_CHOICES = ["off", "auto", "2", "3", "4", "5", "6"]
 HIGHPASS_HZ = 80.0
