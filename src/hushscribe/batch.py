@@ -14,19 +14,18 @@ its error.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import logging
 import os
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from hushscribe import audio as audio_mod
 from hushscribe.errors import HushError
+from hushscribe.schedule import START_TIMEOUT_S, Decisions, Entry, Scheduler, Task
 
 MANIFEST = "_manifest.jsonl"
 
@@ -167,21 +166,14 @@ def prepare_file(path: str, options) -> tuple[str | None, object]:
 # A GPU worker recognises this many files at once: each brings a 10-minute window of segments at a
 # time (about 20), and together they fill the GPU's batches.
 FILES_PER_GPU_WORKER = 6
-# Files decoded ahead of the workers (being prepared or waiting): at most this many per file a worker
-# holds, and at most this much audio per worker (a prepared hour is 230 MB of samples).
-PREPARED_PER_SLOT = 2
-PREPARED_S_PER_WORKER = 4 * 3600
-# How long workers may take to come up (loading, compiling; a busy cluster) before the run gives up.
-START_TIMEOUT_S = 900
 
 
 class RayRunner:
     """One actor per GPU (or per `cpus_per_worker` cores) holds a model; CPU tasks decode and segment
-    files ahead of them (one core each, wherever the cluster has one free). A worker with a free slot
-    takes the next prepared file, longest first. A worker that dies is replaced; the files it held go
-    to other workers, and one it held alone counts against that file (twice: the file is reported).
-    Files it held together with others are each run alone next, so that one bad file cannot take
-    innocent ones down with it."""
+    files ahead of them (one core each, wherever the cluster has one free). What goes where and when is
+    the Scheduler's to decide (schedule.py); this shell starts Ray's tasks and actors as it says and
+    tells it what comes back. A worker that dies is replaced; the files it held go to other workers,
+    each alone, and a file that kills a worker alone twice is reported."""
 
     def __init__(self, address: str, engine: str, model: str | None, device: str, options, *,
                  gpus_per_worker: float | None, cpus_per_worker: float,
@@ -218,13 +210,13 @@ class RayRunner:
         self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=actor_cpus, max_concurrency=slots)(worker)
         self.prepare = ray.remote(num_cpus=1, num_returns=2, scheduling_strategy="SPREAD")(prepare_file)
         self.args = (engine, model, device, options, slots)
-        self.slots = slots
         self.options = options
         self.run_id = os.urandom(3).hex()  # actor names stay unique when two batches share a cluster
         self.started = 0
         self.workers = {f"hushscribe-worker-{i}": self._start(f"hushscribe-worker-{i}") for i in range(count)}
-        self.free = {name: 0 for name in self.workers}  # slots without a file; 0 until a worker is ready
+        self.schedule = Scheduler(list(self.workers), slots)
         self.starting: dict = {}  # ready ref → name of a replacement worker still loading
+        self.tasks: dict = {}  # result ref → the Task it answers
         self.on_worker_lost = on_worker_lost or (lambda message: None)
         self.on_ready = on_ready or (lambda: None)
         self.ready_at: float | None = None  # once every worker has loaded its model (files are decoded meanwhile)
@@ -234,120 +226,93 @@ class RayRunner:
         return self.worker_class.options(name=f"{name}-{self.run_id}-{self.started}",
                                          namespace="hushscribe").remote(*self.args)
 
+    def _replace(self, name: str) -> None:
+        self.workers[name] = self._start(name)
+        self.starting[self.workers[name].ready.remote()] = name
+
     def _drop(self, name: str) -> None:
         self.ray.kill(self.workers.pop(name))
-        self.free.pop(name, None)
 
     def run(self, items: list[Item]) -> Iterator[Result]:
-        ray = self.ray
-        waiting = list(enumerate(items))  # (position, item), longest first: not yet sent to be prepared
-        preparing: dict = {}  # error ref → (position, item, prepared ref)
-        prepared: list = []  # heap of (position, item, prepared ref): ready for a worker, longest first
-        alone: deque = deque()  # (item, prepared ref) to run with nothing beside it (a worker died holding it)
-        running: dict = {}  # result ref → (worker name, its actor, item, prepared ref, slots taken)
-        free = self.free  # worker name → free slots (0 while a replacement loads)
-
-        def feed() -> None:
-            limit = PREPARED_PER_SLOT * self.slots * max(1, len(self.workers))
-            ahead_s = PREPARED_S_PER_WORKER * max(1, len(self.workers))
-            while waiting and len(preparing) + len(prepared) < limit and (
-                    not (preparing or prepared)
-                    or sum(e[1].seconds for e in (*preparing.values(), *prepared)) < ahead_s):
-                position, item = waiting.pop(0)
-                error, data = self.prepare.remote(str(item.path), self.options)
-                preparing[error] = (position, item, data)
-            while alone and free and max(free.values()) == self.slots:
-                item, data = alone.popleft()
-                give(max(free, key=free.get), item, data, self.slots)
-            draining = max(free, key=free.get) if alone and free else None  # emptying for the next one alone
-            while prepared:
-                name = max((n for n in free if n != draining and free[n] > 0), key=free.get, default=None)
-                if name is None:
-                    break
-                _, item, data = heapq.heappop(prepared)
-                give(name, item, data, 1)
-
-        def give(name: str, item: Item, data, slots: int) -> None:
-            free[name] -= slots
-            actor = self.workers[name]
-            running[actor.transcribe.remote(data)] = (name, actor, item, data, slots)
-
-        def fail_the_rest(reason: str) -> Iterator[Result]:
-            rest = [e[1] for e in (*preparing.values(), *prepared)] + [i for i, _ in alone] + [i for _, i in waiting]
-            preparing.clear(), prepared.clear(), alone.clear(), waiting.clear()
-            for item in rest:
-                yield item, f"{item.relative}: {reason}"
-
-        feed()  # decoding starts while the workers load their models
+        schedule = self.schedule
+        schedule.begin(items)
+        self._carry_out(schedule.decide())  # decoding starts while the workers load their models
         if self.ready_at is None:
-            try:
-                ray.get([w.ready.remote() for w in self.workers.values()], timeout=START_TIMEOUT_S)
-            except ray.exceptions.GetTimeoutError:
-                raise HushError(f"the workers did not start within {START_TIMEOUT_S // 60} minutes; is the "
-                                "cluster busy?") from None
-            except ray.exceptions.RayError as exc:
-                raise HushError(f"the workers could not start: {_cause(exc)}") from None
-            self.ready_at = time.perf_counter()
-            self.on_ready()
-            free.update({name: self.slots for name in self.workers})
-        feed()
-        while preparing or running or (self.starting and (prepared or alone or waiting)):
-            only_starting = not (preparing or running)
-            ready, _ = ray.wait([*preparing, *running, *self.starting], num_returns=1,
-                                timeout=START_TIMEOUT_S if only_starting else None)
-            if not ready:  # replacements that never came up (a lost node, no free GPU), and nothing else to wait for
-                for name in self.starting.values():
-                    self._drop(name)
-                self.starting.clear()
-                yield from fail_the_rest("no worker could be started to take it")
-                continue
-            ref = ready[0]
-            if ref in self.starting:
-                name = self.starting.pop(ref)
-                try:
-                    ray.get(ref)
-                    free[name] = self.slots
-                except ray.exceptions.RayError as exc:
-                    self.on_worker_lost(f"worker {name} could not be replaced ({_cause(exc)})")
-                    self._drop(name)
-                    if not self.workers:
-                        yield from fail_the_rest("every worker was lost")
-                feed()
-                continue
-            if ref in preparing:
-                entry = preparing.pop(ref)
-                item = entry[1]
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:  # the decoding process itself died
-                    result = f"{item.relative}: decoding failed ({_cause(exc)})"
-                if result is None:
-                    heapq.heappush(prepared, entry)
-                    feed()
-                    continue
-            else:
-                name, actor, item, data, slots = running.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
-                    if self.workers.get(name) is actor:  # the first of its files to tell: a new worker starts
-                        self.workers[name] = self._start(name)
-                        self.starting[self.workers[name].ready.remote()] = name
-                        free[name] = 0
-                        self.on_worker_lost(f"worker {name} lost ({type(exc).__name__}); its files go to others")
-                    if slots == self.slots:  # it held this file alone: the file is to blame
-                        item.lost += 1
-                    if item.lost < 2:
-                        alone.append((item, data))
-                        feed()
-                        continue
-                    result = f"{item.relative}: the worker died twice while holding only this file"
-                except ray.exceptions.RayTaskError as exc:  # an unexpected error in the worker: this file fails
-                    result = f"{item.relative}: {_cause(exc)}"
-                if self.workers.get(name) is actor:  # still the same worker: its slot is free again
-                    free[name] += slots
-            feed()  # before handing the result over: the workers stay busy while the driver writes
-            yield item, result
+            self._wait_until_ready()
+        self._carry_out(schedule.decide())
+        while not schedule.done:
+            checks = {entry.handle[0]: entry for entry in schedule.preparing.values()}  # error ref → entry
+            ready, _ = self.ray.wait([*checks, *self.tasks, *self.starting], num_returns=1, timeout=schedule.wait_s)
+            results = self._settle(ready[0], checks) if ready else self._give_up_starting()
+            self._carry_out(schedule.decide())  # before handing results over: workers stay busy while the driver writes
+            yield from results
+
+    def _wait_until_ready(self) -> None:
+        ray = self.ray
+        try:
+            ray.get([w.ready.remote() for w in self.workers.values()], timeout=START_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            raise HushError(f"the workers did not start within {START_TIMEOUT_S // 60} minutes; is the "
+                            "cluster busy?") from None
+        except ray.exceptions.RayError as exc:
+            raise HushError(f"the workers could not start: {_cause(exc)}") from None
+        self.ready_at = time.perf_counter()
+        self.on_ready()
+        for name in self.workers:
+            self.schedule.ready(name)
+
+    def _carry_out(self, decisions: Decisions) -> None:
+        for entry in decisions.prepare:
+            entry.handle = self.prepare.remote(str(entry.item.path), self.options)  # [error ref, data ref]
+        for task in decisions.give:
+            self.tasks[self.workers[task.worker.name].transcribe.remote(task.entry.handle[1])] = task
+
+    def _settle(self, ref, checks: dict) -> list[Result]:
+        """Tells the schedule what came back on `ref`: a replacement up, a file prepared, or a file's result.
+        Answers the files the run is finished with."""
+        if ref in self.starting:
+            return self._replaced(self.starting.pop(ref), ref)
+        if ref in checks:
+            return self._prepared(checks[ref], ref)
+        return self._finished(self.tasks.pop(ref), ref)
+
+    def _replaced(self, name: str, ref) -> list[Result]:
+        try:
+            self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:
+            self.on_worker_lost(f"worker {name} could not be replaced ({_cause(exc)})")
+            self._drop(name)
+            return self.schedule.not_replaced(name)
+        self.schedule.ready(name)
+        return []
+
+    def _prepared(self, entry: Entry, ref) -> list[Result]:
+        try:
+            error = self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:  # the decoding process itself died
+            error = f"{entry.item.relative}: decoding failed ({_cause(exc)})"
+        return self.schedule.prepared(entry, error)
+
+    def _finished(self, task: Task, ref) -> list[Result]:
+        exceptions = self.ray.exceptions
+        try:
+            result = self.ray.get(ref)
+        except (exceptions.RayActorError, exceptions.WorkerCrashedError) as exc:
+            if self.schedule.worker_died(task):  # the first of its files to tell: a new worker starts
+                self._replace(task.worker.name)
+                self.on_worker_lost(f"worker {task.worker.name} lost ({type(exc).__name__}); its files go to others")
+            return self.schedule.file_lost(task)
+        except exceptions.RayTaskError as exc:  # an unexpected error in the worker: this file fails
+            result = f"{task.entry.item.relative}: {_cause(exc)}"
+        self.schedule.finished(task)
+        return [(task.entry.item, result)]
+
+    def _give_up_starting(self) -> list[Result]:
+        """Replacements that never came up (a lost node, no free GPU), and nothing else to wait for."""
+        for name in self.starting.values():
+            self._drop(name)
+        self.starting.clear()
+        return self.schedule.timed_out()
 
     def close(self) -> None:
         for worker in self.workers.values():
@@ -411,7 +376,10 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
         return summary
     bar = tqdm(total=len(todo), unit="file", file=sys.stderr, disable=quiet, dynamic_ncols=True,
                desc="loading the model")
-    lost = (lambda message: bar.write(f"hushscribe: {message}"))
+
+    def lost(message: str) -> None:
+        bar.write(f"hushscribe: {message}")
+
     started = time.perf_counter()
     try:
         if ray_address:
