@@ -85,6 +85,14 @@ def test_in_process_then_resumed(archive, tmp_path):
     third = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
     assert [i.relative for i in third.done] == ["2025/jfk.flac"] and changed.exists()
 
+    # other options shape other outputs: every file is done again, then skipped under the new options
+    stamped = changed.read_text()
+    fourth = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", timestamps=False, quiet=True)
+    assert Counter(i.relative for i in fourth.done) == good_files(expected)
+    assert changed.read_text() == stamped.split("] ", 1)[1]  # the same text without its [00:00:00]
+    fifth = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", timestamps=False, quiet=True)
+    assert fifth.done == [] and len(fifth.skipped) == len(fourth.done)
+
 
 def test_walk_reads_the_length_of_a_file_whose_tags_are_not_utf8(archive):
     root, _ = archive

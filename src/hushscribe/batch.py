@@ -13,6 +13,7 @@ its error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from typing import Callable, Iterator
 
 from hushscribe import audio as audio_mod
 from hushscribe.errors import HushError
+from hushscribe.formats import output_path
 from hushscribe.schedule import START_TIMEOUT_S, Decisions, Entry, Scheduler, Task
 
 MANIFEST = "_manifest.jsonl"
@@ -54,8 +56,7 @@ class Summary:
 
 
 def walk(input_dir: Path) -> list[Item]:
-    paths = sorted(p for p in input_dir.rglob("*")
-                   if p.is_file() and p.suffix.lower() in audio_mod.AUDIO_EXTENSIONS)
+    paths = audio_mod.find_recordings(input_dir)
     return [Item(p, p.relative_to(input_dir).as_posix(), p.stat().st_size, file_hash(p), _seconds(p)) for p in paths]
 
 
@@ -80,8 +81,9 @@ def _seconds(path: Path) -> float:
 class Manifest:
     """Append-only JSON lines; the last line for a file is its state."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, options: str) -> None:
         self.path = out_dir / MANIFEST
+        self.options = options  # what shapes the outputs (_shaping): a file done with others is done again
         self.latest: dict[str, dict] = {}
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -95,7 +97,8 @@ class Manifest:
         """'done' (outputs all there) or 'failed' (twice, already reported) for these very contents;
         None: to do."""
         record = self.latest.get(item.relative)
-        if record is None or record["sha256"] != item.sha256:
+        # a record written before the manifest kept the options counts as made with these
+        if record is None or record["sha256"] != item.sha256 or record.get("options", self.options) != self.options:
             return None
         if record["status"] == "done":
             return "done" if all(p.exists() for p in outputs) else None
@@ -110,8 +113,15 @@ class Manifest:
 
 
 def outputs_of(item: Item, out_dir: Path, formats: list[str]) -> list[Path]:
-    stem = out_dir / Path(item.relative).with_suffix("")
-    return [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
+    relative = Path(item.relative)
+    return [output_path(out_dir / relative.parent, relative.stem, fmt) for fmt in formats]
+
+
+def _shaping(engine: str, model: str | None, options, timestamps: bool) -> str:
+    """A short fingerprint of what shapes a file's outputs: the engine and model asked for, every transcription
+    option and the paragraph stamps."""
+    shape = {"engine": engine, "model": model, "options": dataclasses.asdict(options), "timestamps": timestamps}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 # --- runners: where the transcription happens ---------------------------------------------------------------
@@ -124,11 +134,12 @@ class LocalRunner:
     given several files at once (`concurrent` > 1, one thread each) recognises their segments in
     shared batches."""
 
-    def __init__(self, engine: str, model: str | None, device: str, options, concurrent: int = 1) -> None:
+    def __init__(self, engine: str, model: str | None, device: str, options, concurrent: int = 1,
+                 compile: bool = True) -> None:
         from hushscribe.engines.batching import BatchingEngine
         from hushscribe.transcriber import Transcriber
 
-        self.transcriber = Transcriber(engine, model=model, device=device)
+        self.transcriber = Transcriber(engine, model=model, device=device, compile=compile)
         if concurrent > 1:
             self.transcriber = Transcriber(BatchingEngine(self.transcriber.engine))
         self.options = self.transcriber.checked(options)
@@ -175,7 +186,7 @@ class RayRunner:
     tells it what comes back. A worker that dies is replaced; the files it held go to other workers,
     each alone, and a file that kills a worker alone twice is reported."""
 
-    def __init__(self, address: str, engine: str, model: str | None, device: str, options, *,
+    def __init__(self, address: str, engine: str, model: str | None, device: str, options, compile: bool = True, *,
                  gpus_per_worker: float | None, cpus_per_worker: float,
                  on_worker_lost: Callable[[str], None] | None = None, on_ready: Callable[[], None] | None = None,
                  worker: type = LocalRunner) -> None:
@@ -209,7 +220,7 @@ class RayRunner:
                             "with; lower --cpus-per-worker")
         self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=actor_cpus, max_concurrency=slots)(worker)
         self.prepare = ray.remote(num_cpus=1, num_returns=2, scheduling_strategy="SPREAD")(prepare_file)
-        self.args = (engine, model, device, options, slots)
+        self.args = (engine, model, device, options, slots, compile)
         self.options = options
         self.run_id = os.urandom(3).hex()  # actor names stay unique when two batches share a cluster
         self.started = 0
@@ -345,7 +356,7 @@ def _cause(exc: Exception) -> str:
 def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, engine: str = "auto",
               model: str | None = None, device: str = "auto", ray_address: str | None = None,
               gpus_per_worker: float | None = None, cpus_per_worker: float = 2, timestamps: bool = True,
-              quiet: bool = False, worker: type = LocalRunner) -> Summary:
+              compile: bool = True, quiet: bool = False, worker: type = LocalRunner) -> Summary:
     """Transcribe what is left to do under `input_dir`; `worker` is the class that holds the model in
     each worker (this process or a Ray actor): LocalRunner, or one that extends it."""
     from tqdm import tqdm
@@ -359,7 +370,7 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
     except OSError as exc:
         raise HushError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}); choose another "
                         "with -o") from None
-    manifest = Manifest(out_dir)
+    manifest = Manifest(out_dir, _shaping(engine, model, options, timestamps))
     summary = Summary()
     items = walk(input_dir)
     todo = []
@@ -383,11 +394,11 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
     started = time.perf_counter()
     try:
         if ray_address:
-            runner = RayRunner(ray_address, engine, model, device, options, gpus_per_worker=gpus_per_worker,
+            runner = RayRunner(ray_address, engine, model, device, options, compile, gpus_per_worker=gpus_per_worker,
                                cpus_per_worker=cpus_per_worker, on_worker_lost=lost,
                                on_ready=lambda: bar.set_description("transcribing"), worker=worker)
         else:
-            runner = worker(engine, model, device, options)
+            runner = worker(engine, model, device, options, compile=compile)
             bar.set_description("transcribing")
     except BaseException:
         bar.close()
@@ -398,7 +409,7 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
             for item, result in runner.run(todo):
                 item.attempts += 1
                 record = {"file": item.relative, "size": item.size, "sha256": item.sha256,
-                          "engine": engine, "model": model, "attempt": item.attempts}
+                          "engine": engine, "model": model, "options": manifest.options, "attempt": item.attempts}
                 if isinstance(result, str):
                     if item.attempts < 2 and item.lost < 2:  # one that killed its worker twice is not retried
                         retry.append(item)

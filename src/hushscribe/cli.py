@@ -62,9 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "one input and no -o/-f prints the transcript instead)")
     t.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
     _engine_arguments(t)
-    t.add_argument("--no-compile", dest="compile", action="store_false",
-                   help="never fuse the Qwen decoder step with torch.compile (by default it is compiled "
-                        "once a long job has lost more to the plain step than the compile costs)")
     _transcription_arguments(t)
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -118,6 +115,9 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _transcription_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of options.parse and parse_output's timestamps, the same on transcribe and batch."""
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="never fuse the Qwen decoder step with torch.compile (by default it is compiled "
+                             "once a long job has lost more to the plain step than the compile costs)")
     parser.add_argument("-l", "--language", default="auto",
                         help="auto, or a code such as zh, yue, en, ja (default: auto)")
     parser.add_argument("--script", choices=SCRIPTS, help="Chinese output script (default: simplified for zh and yue)")
@@ -203,7 +203,7 @@ def batch_command(args: argparse.Namespace) -> int:
     summary = batch.run_batch(args.input_dir, args.output_dir, formats=list(output.formats), options=options,
                               engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                              timestamps=output.timestamps, quiet=args.quiet)
+                              timestamps=output.timestamps, compile=args.compile, quiet=args.quiet)
     batch.print_summary(summary)
     return EXIT_FAILED if summary.failed else 0
 
