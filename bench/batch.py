@@ -32,7 +32,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src"), os.env
 from bench.bench import force_tokens, speech, write_flac  # noqa: E402
 from hushscribe import batch  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE  # noqa: E402
-from hushscribe.transcriber import TranscribeOptions  # noqa: E402
+from hushscribe.options import OutputOptions, TranscribeOptions  # noqa: E402
 
 # minutes per file: meetings, interviews, lectures and short notes; about 10 h in all
 MINUTES = [90, 60, 60, 45, 45, 30, 30, 30, 30, 20, 20, 20, 20, 10, 10, 10, 10, 10, 10, 5, 5, 5, 5, 5, 5,
@@ -84,7 +84,8 @@ def run(archive: Path, out: Path, model: Path, gpus: int, files_per_worker: int)
     ray.init(num_gpus=gpus, num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     batch.FILES_PER_GPU_WORKER = files_per_worker
     try:
-        summary = batch.run_batch(archive, out, formats=["txt", "json"], options=TranscribeOptions(language="en"),
+        summary = batch.run_batch(archive, out, output=OutputOptions(formats=("txt", "json")),
+                                  options=TranscribeOptions(language="en"),
                                   engine="qwen", model=str(model), device="cuda", ray_address="local",
                                   gpus_per_worker=1, quiet=True, worker=BenchWorker)
     finally:

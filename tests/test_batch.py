@@ -10,17 +10,18 @@ import shutil
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hushscribe.batch import MANIFEST, run_batch, walk
+from hushscribe.options import OutputOptions, TranscribeOptions
 from hushscribe.scoring import error_rate
-from hushscribe.transcriber import TranscribeOptions
 
 from .bad_inputs import JFK_TEXT, build
 
-FORMATS = ["txt", "json"]
+OUTPUT = OutputOptions(formats=("txt", "json"))
 OPTIONS = TranscribeOptions()  # each file's language detected
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="the Ray runner needs Ray: pip install 'hushscribe[batch]'")
@@ -72,25 +73,25 @@ def check_outputs(out: Path, expected: dict[str, str]) -> None:
 def test_in_process_then_resumed(archive, tmp_path):
     root, expected = archive
     out = tmp_path / "out"
-    summary = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    summary = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", quiet=True)
     assert Counter(i.relative for i in summary.done) == good_files(expected)
     assert set(summary.failed) == {n for n, e in expected.items() if e == "error"}
     check_outputs(out, expected)
 
-    again = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    again = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", quiet=True)
     assert again.done == [] and len(again.skipped) == len(summary.done) and again.failed == summary.failed
 
     changed = out / "2025" / "jfk.txt"
     changed.unlink()  # an output gone: that file alone is done again
-    third = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", quiet=True)
+    third = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", quiet=True)
     assert [i.relative for i in third.done] == ["2025/jfk.flac"] and changed.exists()
 
     # other options shape other outputs: every file is done again, then skipped under the new options
-    stamped = changed.read_text()
-    fourth = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", timestamps=False, quiet=True)
+    stamped, unstamped = changed.read_text(), replace(OUTPUT, timestamps=False)
+    fourth = run_batch(root, out, output=unstamped, options=OPTIONS, engine="whisper", quiet=True)
     assert Counter(i.relative for i in fourth.done) == good_files(expected)
     assert changed.read_text() == stamped.split("] ", 1)[1]  # the same text without its [00:00:00]
-    fifth = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", timestamps=False, quiet=True)
+    fifth = run_batch(root, out, output=unstamped, options=OPTIONS, engine="whisper", quiet=True)
     assert fifth.done == [] and len(fifth.skipped) == len(fourth.done)
 
 
@@ -131,7 +132,7 @@ def test_ray_with_a_worker_killed_midway_loses_nothing_and_writes_once(archive, 
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
-    summary = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", ray_address="local",
+    summary = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", ray_address="local",
                         cpus_per_worker=1, quiet=True)
     killer.join(timeout=5)
     assert lost, "no worker was killed"
@@ -140,7 +141,7 @@ def test_ray_with_a_worker_killed_midway_loses_nothing_and_writes_once(archive, 
     assert done == good_files(expected)  # each written once
     assert Counter(i.relative for i in summary.done) == good_files(expected)
 
-    again = run_batch(root, out, formats=FORMATS, options=OPTIONS, engine="whisper", ray_address="local",
+    again = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", ray_address="local",
                       cpus_per_worker=1, quiet=True)
     assert again.done == [] and again.seconds == 0
 
@@ -166,7 +167,7 @@ def test_a_file_that_kills_its_worker_fails_alone_and_the_files_beside_it_are_do
     for name in [*names, "poison.flac"]:
         shutil.copy(samples / "jfk.flac", root / name)
     out = tmp_path / "out"
-    summary = run_batch(root, out, formats=FORMATS, options=TranscribeOptions(language="en"), engine="whisper",
+    summary = run_batch(root, out, output=OUTPUT, options=TranscribeOptions(language="en"), engine="whisper",
                         device="cpu", ray_address="local", gpus_per_worker=1, quiet=True, worker=PoisonedWorker)
     assert list(summary.failed) == ["poison.flac"] and "died twice" in summary.failed["poison.flac"]
     assert sorted(i.relative for i in summary.done) == names

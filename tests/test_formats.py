@@ -20,6 +20,7 @@ from hushscribe.formats import (
     wrap_lines,
     write,
 )
+from hushscribe.options import OutputOptions
 from hushscribe.transcript import Segment, Transcript, Word
 
 MAX_LINE_CHARS = 42
@@ -28,6 +29,9 @@ MAX_CUE_S = 7.0
 
 ENGLISH_SENTENCE = "The quick brown fox jumps over the lazy dog, then naps in the sun. "
 CHINESE_SENTENCE = "今天天气很好，我们去公园散步吧。那里有很多人在跑步；也有人在看书！"
+
+
+UNSTAMPED = OutputOptions(timestamps=False)
 
 
 def english() -> Transcript:
@@ -207,7 +211,7 @@ def test_empty_transcript():
     assert render(transcript, "srt") == ""
     assert render(transcript, "vtt") == "WEBVTT\n"
     assert render(transcript, "txt") == ""
-    assert render(transcript, "txt", timestamps=False) == ""
+    assert render(transcript, "txt", UNSTAMPED) == ""
     assert render(transcript, "md").startswith("# silence.wav\n")
 
 
@@ -237,11 +241,11 @@ def test_format_timestamp_rounds_to_the_millisecond():
 
 def test_txt_paragraphs_start_with_stamps_and_split_at_pauses():
     assert render(english(), "txt") == "[00:00:00] Hello world. This is a test.\n\n[00:00:10] After a pause.\n"
-    assert render(english(), "txt", timestamps=False) == "Hello world. This is a test.\n\nAfter a pause.\n"
+    assert render(english(), "txt", UNSTAMPED) == "Hello world. This is a test.\n\nAfter a pause.\n"
 
 
 def test_txt_chinese_has_no_spaces_between_segments():
-    assert render(chinese(), "txt", timestamps=False) == "你好，世界。我们开始吧。\n"
+    assert render(chinese(), "txt", UNSTAMPED) == "你好，世界。我们开始吧。\n"
 
 
 def test_json_round_trips_every_field():
@@ -265,13 +269,13 @@ def test_md_has_title_metadata_and_stamps():
     assert head == "# meeting.wav"
     assert "0:00:14" in about and "en" in about and "whisper" in about and "small" in about
     assert body == ["**[00:00:00]** Hello world. This is a test.", "**[00:00:10]** After a pause."]
-    assert render(english(), "md", timestamps=False).endswith("\n\nHello world. This is a test.\n\nAfter a pause.\n")
+    assert render(english(), "md", UNSTAMPED).endswith("\n\nHello world. This is a test.\n\nAfter a pause.\n")
 
 
 def test_md_lines_never_turn_into_markup():
     transcript = Transcript(source="<array>", duration=20.0, segments=[
         Segment(0.0, 1.0, "# not a heading"), Segment(5.0, 6.0, "- not a list"), Segment(10.0, 11.0, "1. not either")])
-    head, _, *body = render(transcript, "md", timestamps=False).rstrip("\n").split("\n\n")
+    head, _, *body = render(transcript, "md", UNSTAMPED).rstrip("\n").split("\n\n")
     assert head == "# \\<array>"
     assert body == ["\\# not a heading", "\\- not a list", "\\1. not either"]
     stamped = render(transcript, "md").rstrip("\n").split("\n\n")[2:]

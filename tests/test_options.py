@@ -12,7 +12,7 @@ import pytest
 
 from hushscribe.audio import SAMPLE_RATE, AudioFilters
 from hushscribe.formats import FORMATS, REGISTRY, render
-from hushscribe.options import OptionError, TranscribeOptions, parse, parse_output
+from hushscribe.options import OptionError, OutputOptions, TranscribeOptions, parse, parse_output
 from hushscribe.transcript import Segment, Transcript
 
 
@@ -51,13 +51,28 @@ def test_parse_output_checks_formats_against_the_registry():
         parse_output(formats="verbose_json")  # the API's response, not a file
 
 
+def test_subtitle_lines_hold_what_the_user_asks():
+    assert parse_output(max_line_chars="16").max_line_chars == 16 and parse_output().max_line_chars == 42
+    for bad in ("5", "many", "1000", True):
+        with pytest.raises(OptionError) as caught:
+            parse_output(max_line_chars=bad)
+        assert caught.value.option == "max_line_chars"
+    text = "今天我们讨论一下这个季度的销售情况，然后再说一下明年的计划，最后大家自由发言。"
+    transcript = Transcript(source="a.wav", duration=9.0, segments=[Segment(0.0, 9.0, text, "zh")], language="zh")
+    for fmt in ("srt", "vtt"):
+        lines = [line for line in render(transcript, fmt, OutputOptions(max_line_chars=16)).splitlines()
+                 if line and "-->" not in line and not line.isdigit() and line != "WEBVTT"]
+        assert "".join(lines) == text and max(map(len, lines)) <= 16 < max(map(len, render(transcript, fmt)
+                                                                                      .splitlines()))
+
+
 def test_every_format_has_its_mime_type_and_renders():
     transcript = Transcript(source="a.wav", duration=2.0, segments=[Segment(0.0, 1.5, "你好，世界。", "zh")],
                             language="zh")
     for name, fmt in REGISTRY.items():
         assert "/" in fmt.mime and fmt.extension.isalnum()
         assert "你好" in render(transcript, name)
-    body = json.loads(render(transcript, "verbose_json", granularities=frozenset({"segment", "word"})))
+    body = json.loads(render(transcript, "verbose_json", OutputOptions(granularities=frozenset({"segment", "word"}))))
     assert body["language"] == "chinese" and body["segments"][0]["end"] == 1.5 and body["words"] == []
 
 
@@ -70,6 +85,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--speakers", "many"], "--speakers"),
     (["-l", "klingon"], "--language"),
     (["-f", "txt,docx"], "--formats"),
+    (["--max-line-chars", "5"], "--max-line-chars"),
 ])
 def test_the_cli_names_the_flag_on_transcribe_and_batch(tmp_path, args, flag):
     wav = tmp_path / "in" / "silence.wav"

@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("streamlit", reason="the web page needs Streamlit (pip install 'hushscribe[web]')")
 
+from hushscribe.options import OutputOptions  # noqa: E402
 from hushscribe.transcript import Segment, Transcript  # noqa: E402
 from hushscribe.web import downloads, editable_text, waveform, with_edits, with_names, zip_of  # noqa: E402
 
@@ -34,7 +35,7 @@ def test_edits_line_by_line_reach_every_format():
     transcript = sample()
     edited, aligned = with_edits(transcript, editable_text(transcript).replace("Hello there.", "Hello, there!"))
     assert aligned
-    files = downloads(edited, timestamps=True)
+    files = downloads(edited, OutputOptions())
     assert "Hello, there!" in files["txt"] and "Hello, there!" in files["srt"]
     assert json.loads(files["json"])["segments"][0]["text"] == "Hello, there!"
     assert files["srt"].count("-->") == 2
@@ -52,7 +53,7 @@ def test_speaker_names_reach_every_download_and_leave_the_result_alone():
     transcript.segments = [replace(transcript.segments[0], speaker="S1"), replace(transcript.segments[1], speaker="S2")]
     transcript.speakers = {"S1": "Speaker 1", "S2": "Speaker 2"}
     named = with_names(transcript, {"S1": "Ana", "S2": "  "})  # a blank name keeps the default
-    files = downloads(named, timestamps=True)
+    files = downloads(named, OutputOptions())
     assert "[00:00:01] Ana: Hello there." in files["txt"] and "[00:00:09] Speaker 2: General Kenobi." in files["txt"]
     assert "<v Ana>Hello there." in files["vtt"] and "Ana: Hello there." in files["srt"]
     assert json.loads(files["json"])["segments"][0]["speaker_name"] == "Ana" and "### Ana" in files["md"]
@@ -60,7 +61,7 @@ def test_speaker_names_reach_every_download_and_leave_the_result_alone():
 
 
 def test_zip_holds_every_download():
-    files = {f"talk.{fmt}": content for fmt, content in downloads(sample(), timestamps=False).items()}
+    files = {f"talk.{fmt}": content for fmt, content in downloads(sample(), OutputOptions(timestamps=False)).items()}
     archive = zipfile.ZipFile(io.BytesIO(zip_of(files)))
     assert sorted(archive.namelist()) == sorted(files)
     assert archive.read("talk.txt").decode() == files["talk.txt"]

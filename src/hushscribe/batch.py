@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 from hushscribe import audio as audio_mod
 from hushscribe.errors import HushError
 from hushscribe.formats import output_path
+from hushscribe.options import OutputOptions
 from hushscribe.schedule import START_TIMEOUT_S, Decisions, Entry, Scheduler, Task
 
 MANIFEST = "_manifest.jsonl"
@@ -112,15 +113,17 @@ class Manifest:
             os.fsync(f.fileno())
 
 
-def outputs_of(item: Item, out_dir: Path, formats: list[str]) -> list[Path]:
+def outputs_of(item: Item, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     relative = Path(item.relative)
     return [output_path(out_dir / relative.parent, relative.stem, fmt) for fmt in formats]
 
 
-def _shaping(engine: str, model: str | None, options, timestamps: bool) -> str:
+def _shaping(engine: str, model: str | None, options, output) -> str:
     """A short fingerprint of what shapes a file's outputs: the engine and model asked for, every transcription
-    option and the paragraph stamps."""
-    shape = {"engine": engine, "model": model, "options": dataclasses.asdict(options), "timestamps": timestamps}
+    option and how the outputs are rendered (which of them are written is not part of it)."""
+    rendering = dataclasses.replace(output, formats=(), overwrite=False)
+    shape = {"engine": engine, "model": model, "options": dataclasses.asdict(options),
+             "output": dataclasses.asdict(rendering)}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -353,9 +356,9 @@ def _cause(exc: Exception) -> str:
 # --- the driver -----------------------------------------------------------------------------------------------
 
 
-def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, engine: str = "auto",
+def run_batch(input_dir: Path, out_dir: Path, *, output: OutputOptions, options, engine: str = "auto",
               model: str | None = None, device: str = "auto", ray_address: str | None = None,
-              gpus_per_worker: float | None = None, cpus_per_worker: float = 2, timestamps: bool = True,
+              gpus_per_worker: float | None = None, cpus_per_worker: float = 2,
               compile: bool = True, quiet: bool = False, worker: type = LocalRunner) -> Summary:
     """Transcribe what is left to do under `input_dir`; `worker` is the class that holds the model in
     each worker (this process or a Ray actor): LocalRunner, or one that extends it."""
@@ -370,12 +373,12 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
     except OSError as exc:
         raise HushError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}); choose another "
                         "with -o") from None
-    manifest = Manifest(out_dir, _shaping(engine, model, options, timestamps))
+    manifest = Manifest(out_dir, _shaping(engine, model, options, output))
     summary = Summary()
     items = walk(input_dir)
     todo = []
     for item in items:
-        state = manifest.settled(item, outputs_of(item, out_dir, formats))
+        state = manifest.settled(item, outputs_of(item, out_dir, output.formats))
         if state == "done":
             summary.skipped.append(item)
         elif state == "failed":
@@ -417,11 +420,11 @@ def run_batch(input_dir: Path, out_dir: Path, *, formats: list[str], options, en
                     summary.failed[item.relative] = result
                     manifest.add({**record, "status": "failed", "error": result})
                 else:
-                    outputs = outputs_of(item, out_dir, formats)
+                    outputs = outputs_of(item, out_dir, output.formats)
                     try:
-                        for fmt, path in zip(formats, outputs):
+                        for fmt, path in zip(output.formats, outputs):
                             path.parent.mkdir(parents=True, exist_ok=True)
-                            formats_mod.write(result, fmt, path, timestamps=timestamps, overwrite=True)
+                            formats_mod.write(result, fmt, path, output, overwrite=True)
                     except HushError as exc:
                         summary.failed[item.relative] = str(exc)
                         manifest.add({**record, "status": "failed", "error": str(exc)})

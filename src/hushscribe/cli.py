@@ -124,6 +124,8 @@ def _transcription_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", help="names and terms that help recognition, e.g. \"Qwen, 七牛, Dr. Chan\"")
     parser.add_argument("--timestamps", action=argparse.BooleanOptionalAction, default=True,
                         help="[HH:MM:SS] at the start of each paragraph in txt/md (default: on)")
+    parser.add_argument("--max-line-chars", metavar="N",
+                        help="characters a subtitle line (srt, vtt) may hold (default 42; about 16 suits Chinese)")
     parser.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
     parser.add_argument("--speakers", default="off", metavar="auto|N|off",
                         help="who spoke when: 'auto' finds how many, N if you know (default: off)")
@@ -200,10 +202,10 @@ def batch_command(args: argparse.Namespace) -> int:
         except ImportError:
             raise HushError("--ray needs Ray: pip install 'hushscribe[batch]'") from None
     options, output = _options(args)
-    summary = batch.run_batch(args.input_dir, args.output_dir, formats=list(output.formats), options=options,
+    summary = batch.run_batch(args.input_dir, args.output_dir, output=output, options=options,
                               engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                              timestamps=output.timestamps, compile=args.compile, quiet=args.quiet)
+                              compile=args.compile, quiet=args.quiet)
     batch.print_summary(summary)
     return EXIT_FAILED if summary.failed else 0
 
@@ -308,14 +310,14 @@ def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOpt
     transcript = stream.result()
     _warn_about_flags(job, transcript)
     if job.out_dir is None:
-        sys.stdout.write(render(transcript, "txt", timestamps=output.timestamps))
+        sys.stdout.write(render(transcript, "txt", output))
         sys.stdout.flush()
     else:
         if not output.overwrite:
             _refuse_existing(job, targets)  # written meanwhile, by another run
         for fmt, target in zip(output.formats, targets):
             try:
-                job.outputs.append(write(transcript, fmt, target, timestamps=output.timestamps, overwrite=True))
+                job.outputs.append(write(transcript, fmt, target, output, overwrite=True))
             except HushError as exc:
                 raise HushError(str(exc), source=str(job.path)) from None
     job.seconds = time.perf_counter() - started
@@ -372,7 +374,7 @@ def _make_output_dir(job: Job) -> None:
 # The flag that sets each option parse() names, for error messages.
 FLAGS = {"language": "--language", "script": "--script", "context": "--context", "fix_de": "--fix-de",
          "speakers": "--speakers", "highpass": "--highpass", "normalize": "--normalize", "formats": "--formats",
-         "timestamps": "--timestamps", "overwrite": "--overwrite"}
+         "timestamps": "--timestamps", "overwrite": "--overwrite", "max_line_chars": "--max-line-chars"}
 
 
 def _options(args: argparse.Namespace) -> tuple[TranscribeOptions, OutputOptions]:
@@ -380,7 +382,7 @@ def _options(args: argparse.Namespace) -> tuple[TranscribeOptions, OutputOptions
     try:
         options = parse(language=args.language, script=args.script, context=args.context, fix_de=args.fix_de,
                         speakers=args.speakers, highpass=args.highpass, normalize=args.normalize)
-        output = parse_output(formats=args.formats, timestamps=args.timestamps,
+        output = parse_output(formats=args.formats, timestamps=args.timestamps, max_line_chars=args.max_line_chars,
                               overwrite=getattr(args, "overwrite", False))
     except OptionError as exc:
         raise HushError(f"{FLAGS[exc.option]}: {exc}") from None

@@ -13,11 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from hushscribe.errors import HushError
+from hushscribe.options import MAX_LINE_CHARS, OutputOptions
 from hushscribe.text import is_spaceless
 from hushscribe.transcript import Segment, Transcript, paragraphs
 
-# Subtitle limits: the usual broadcast guidance (Netflix, BBC) is 42 characters a line, 2 lines, ~7 s on screen.
-MAX_LINE_CHARS = 42
+# Subtitle limits: 2 lines (of OutputOptions.max_line_chars, 42 by default), ~7 s on screen.
 MAX_LINES = 2
 MAX_CUE_S = 7.0
 MIN_CUE_S = 0.1  # keeps start < end after rounding to ms, and gives a zero-length segment a moment on screen
@@ -39,14 +39,6 @@ BREAK_PENALTY = {BREAK_SENTENCE: 0.0, BREAK_CLAUSE: 0.1, BREAK_PHRASE: 0.2, BREA
                  BREAK_MID_WORD: 10.0}
 
 MD_MARKUP_START = re.compile(r"^(#|-|\+|\*|>|=|\||`|~|\d+[.)])")
-
-
-@dataclass(frozen=True)
-class Rendering:
-    """How to render: paragraph timestamps in txt and md; which of segments and words verbose_json carries."""
-
-    timestamps: bool = True
-    granularities: frozenset[str] = frozenset({"segment"})
 
 
 @dataclass(frozen=True)
@@ -277,17 +269,18 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
 # --- formats -----------------------------------------------------------------------------------------------------
 
 
-def _render_txt(transcript: Transcript, how: Rendering) -> str:
+def _render_txt(transcript: Transcript, how: OutputOptions) -> str:
     blocks = [(f"[{format_timestamp(p.start, millis=False)}] " if how.timestamps else "")
               + (f"{transcript.speaker_name(p.speaker)}: " if p.speaker else "") + p.text
               for p in paragraphs(transcript.segments, transcript.language)]
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
-def _render_srt(transcript: Transcript, how: Rendering) -> str:
+def _render_srt(transcript: Transcript, how: OutputOptions) -> str:
     blocks = [f"{index}\n{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n"
               f"{f'{cue.speaker}: ' if cue.speaker else ''}{cue.text}\n"
-              for index, cue in enumerate(cues(transcript, speaker_prefix=True), start=1)]
+              for index, cue in enumerate(cues(transcript, max_line_chars=how.max_line_chars, speaker_prefix=True),
+                                          start=1)]
     return "\n".join(blocks)
 
 
@@ -296,15 +289,15 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _render_vtt(transcript: Transcript, how: Rendering) -> str:
+def _render_vtt(transcript: Transcript, how: OutputOptions) -> str:
     # a speaker is a WebVTT voice span, <v Name>, which players may show or style
     blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n"
               f"{f'<v {_vtt_escape(cue.speaker)}>' if cue.speaker else ''}{_vtt_escape(cue.text)}\n"
-              for cue in cues(transcript)]
+              for cue in cues(transcript, max_line_chars=how.max_line_chars)]
     return "\n".join(["WEBVTT\n", *blocks])
 
 
-def _render_json(transcript: Transcript, how: Rendering) -> str:
+def _render_json(transcript: Transcript, how: OutputOptions) -> str:
     return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
@@ -321,7 +314,7 @@ def _md_heading(text: str) -> str:
     return text.replace("<", "\\<").replace("#", "\\#")
 
 
-def _render_md(transcript: Transcript, how: Rendering) -> str:
+def _render_md(transcript: Transcript, how: OutputOptions) -> str:
     title = _md_heading(Path(transcript.source).name or transcript.source)
     about = " · ".join(part for part in (
         f"Duration {format_duration(transcript.duration)}",
@@ -339,7 +332,7 @@ def _render_md(transcript: Transcript, how: Rendering) -> str:
     return "\n\n".join([f"# {title}", about, *body]) + "\n"
 
 
-def _render_verbose_json(transcript: Transcript, how: Rendering) -> str:
+def _render_verbose_json(transcript: Transcript, how: OutputOptions) -> str:
     """OpenAI's verbose_json: the language as a lower-case English name, segments and/or words as asked."""
     from hushscribe.languages import LANGUAGE_NAMES
 
@@ -365,7 +358,7 @@ class Format:
     name: str
     extension: str  # of the file written
     mime: str
-    render: Callable[[Transcript, Rendering], str]
+    render: Callable[[Transcript, OutputOptions], str]
     file: bool = True  # offered as an output file; False: only an API response
 
 
@@ -381,14 +374,13 @@ REGISTRY = {f.name: f for f in (
 FORMATS = tuple(name for name, f in REGISTRY.items() if f.file)  # the output files
 
 
-def render(transcript: Transcript, fmt: str, *, timestamps: bool = True,
-           granularities: frozenset[str] = frozenset({"segment"})) -> str:
-    """The text of an output file. `timestamps` applies to txt and md; srt and vtt are timed by nature and json
-    carries every time; `granularities` ("segment", "word") to verbose_json."""
+def render(transcript: Transcript, fmt: str, output: OutputOptions = OutputOptions()) -> str:
+    """The text of an output file, shaped by `output` (paragraph stamps in txt and md, subtitle lines in srt and
+    vtt, what verbose_json carries); json carries every time."""
     found = REGISTRY.get(fmt.lower())
     if found is None:
         raise HushError(f"unknown output format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    return found.render(transcript, Rendering(timestamps, frozenset(granularities)))
+    return found.render(transcript, output)
 
 
 def output_path(folder: Path, stem: str, fmt: str) -> Path:
@@ -411,11 +403,12 @@ def refuse_existing(paths: list[Path]) -> None:
             raise OutputExists(path)
 
 
-def write(transcript: Transcript, fmt: str, path: Path, *, timestamps: bool = True, overwrite: bool = True) -> Path:
+def write(transcript: Transcript, fmt: str, path: Path, output: OutputOptions = OutputOptions(), *,
+          overwrite: bool = True) -> Path:
     """Render and write to `path` atomically (a temporary file in the same folder, then a rename), UTF-8 with "\\n"
     line ends, so a reader never sees half a file. Returns the path written."""
     path = Path(path)
-    text = render(transcript, fmt, timestamps=timestamps)  # before touching the disk: a bad format writes nothing
+    text = render(transcript, fmt, output)  # before touching the disk: a bad format writes nothing
     if not overwrite:
         refuse_existing([path])
     folder = path.parent

@@ -19,6 +19,9 @@ from hushscribe.languages import normalize_language
 from hushscribe.text import check_script
 
 MAX_SPEAKERS = 20
+# Subtitle lines: the usual broadcast guidance (Netflix, BBC) is 42 characters a line; Chinese subtitles use about 16.
+MAX_LINE_CHARS = 42
+LINE_CHARS_RANGE = (10, 200)
 MAX_HIGHPASS_HZ = 1000.0  # above this a "rumble" filter would cut speech itself
 
 
@@ -63,6 +66,8 @@ class OutputOptions:
     formats: tuple[str, ...] = ("txt",)
     timestamps: bool = True  # [HH:MM:SS] at the start of each paragraph in txt and md
     overwrite: bool = False  # replace output files that exist
+    max_line_chars: int = MAX_LINE_CHARS  # of a subtitle line (srt, vtt)
+    granularities: frozenset[str] = frozenset({"segment"})  # what verbose_json (the API's) carries: segment, word
 
 
 def parse(*, language: str | None = None, script: str | None = None, context: str | None = None,
@@ -78,8 +83,8 @@ def parse(*, language: str | None = None, script: str | None = None, context: st
 
 
 def parse_output(*, formats: str | list[str] | tuple[str, ...] | None = None, timestamps: bool = True,
-                 overwrite: bool = False) -> OutputOptions:
-    """OutputOptions from a comma-separated list of formats (or a list); None gives txt."""
+                 overwrite: bool = False, max_line_chars: int | str | None = None) -> OutputOptions:
+    """OutputOptions from a comma-separated list of formats (or a list; None gives txt) and the rest."""
     from hushscribe.formats import FORMATS
 
     names = formats.split(",") if isinstance(formats, str) else list(formats or ["txt"])
@@ -87,7 +92,8 @@ def parse_output(*, formats: str | list[str] | tuple[str, ...] | None = None, ti
     unknown = [name for name in chosen if name not in FORMATS]
     if unknown:
         raise OptionError("formats", f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-    return OutputOptions(formats=chosen, timestamps=bool(timestamps), overwrite=bool(overwrite))
+    return OutputOptions(formats=chosen, timestamps=bool(timestamps), overwrite=bool(overwrite),
+                         max_line_chars=_line_chars(max_line_chars))
 
 
 def checked_speakers(value: int | str | None) -> int | str | None:
@@ -107,6 +113,21 @@ def checked_speakers(value: int | str | None) -> int | str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPEAKERS:
         raise HushError(f"the number of speakers must be a whole number from 1 to {MAX_SPEAKERS}, not {value!r}")
     return value
+
+
+def _line_chars(value: int | str | None) -> int:
+    """A subtitle line's length in characters: None or "" gives MAX_LINE_CHARS."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return MAX_LINE_CHARS
+    low, high = LINE_CHARS_RANGE
+    try:
+        chars = int(value)
+    except (TypeError, ValueError):
+        chars = 0
+    if isinstance(value, bool) or not low <= chars <= high:
+        raise OptionError("max_line_chars", f"a subtitle line must hold from {low} to {high} characters "
+                                            f"(42 suits English, 16 Chinese), not {value!r}")
+    return chars
 
 
 def _hertz(value: float | str | None) -> float | None:

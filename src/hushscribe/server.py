@@ -11,6 +11,7 @@ import hmac
 import logging
 import signal
 import sys
+from dataclasses import replace
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +22,7 @@ from hushscribe import formats, tempfiles
 from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
-from hushscribe.options import OptionError, parse
+from hushscribe.options import OptionError, parse, parse_output
 from hushscribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ API_FORMATS = {"hushscribe_json": "json", "srt": "srt", "vtt": "vtt", "verbose_j
 RESPONSE_FORMATS = ("json", "text", *API_FORMATS)
 # The form field that sets each option options.parse() names (the API's own names where OpenAI has one).
 PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "script": "script",
-          "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize"}
+          "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize", "max_line_chars": "max_line_chars"}
 OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")  # what tools send by default
 
 
@@ -111,6 +112,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         fix_de: bool = Form(False),  # repair 的/地/得 in Mandarin
         highpass: str | None = Form(None),  # Hz, e.g. 80, against rumble
         normalize: bool = Form(False),  # loudness normalisation for quiet recordings
+        max_line_chars: str | None = Form(None),  # of a subtitle line in srt and vtt (default 42)
     ):
         _check_model(model, served)
         if response_format not in RESPONSE_FORMATS:
@@ -125,8 +127,10 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
                 language=language, context=prompt, speakers=speakers, script=script, fix_de=fix_de,
                 highpass=highpass, normalize=normalize,
                 word_timestamps="word" in granularities and response_format == "verbose_json"))
+            output = parse_output(max_line_chars=max_line_chars)
         except OptionError as exc:
             raise ApiError(400, str(exc), param=PARAMS[exc.option]) from None
+        output = replace(output, granularities=frozenset(granularities))
         with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
             path = _save_upload(file, folder, max_upload_bytes)
             try:
@@ -142,8 +146,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         if response_format == "text":
             return PlainTextResponse(transcript.text)
         fmt = formats.REGISTRY[API_FORMATS[response_format]]
-        return Response(formats.render(transcript, fmt.name, granularities=frozenset(granularities)),
-                        media_type=fmt.mime)
+        return Response(formats.render(transcript, fmt.name, output), media_type=fmt.mime)
 
     @app.post("/v1/audio/translations")
     def translations():

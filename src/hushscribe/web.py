@@ -19,6 +19,7 @@ from hushscribe.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, decode
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, REGISTRY, output_path, render
 from hushscribe.languages import LANGUAGE_NAMES
+from hushscribe.options import OutputOptions
 from hushscribe.transcript import Transcript
 
 UPLOAD_TYPES = sorted(extension.lstrip(".") for extension in AUDIO_EXTENSIONS)  # what the CLI finds in folders
@@ -28,7 +29,7 @@ HIGHPASS_HZ = 80.0
 # The widget that sets each option options.parse() names, for error messages.
 WIDGETS = {"language": "Language", "script": "Chinese script", "context": "Context / hotwords",
            "fix_de": "Fix 的/地/得", "speakers": "Speakers", "highpass": "High-pass filter",
-           "normalize": "Normalise loudness"}
+           "normalize": "Normalise loudness", "max_line_chars": "Subtitle line length"}
 
 
 def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
@@ -67,8 +68,8 @@ def editable_text(transcript: Transcript) -> str:
     return "\n".join(s.text for s in transcript.segments)
 
 
-def downloads(transcript: Transcript, *, timestamps: bool) -> dict[str, str]:
-    return {fmt: render(transcript, fmt, timestamps=timestamps) for fmt in FORMATS}
+def downloads(transcript: Transcript, output: OutputOptions) -> dict[str, str]:
+    return {fmt: render(transcript, fmt, output) for fmt in FORMATS}
 
 
 def zip_of(files: dict[str, str]) -> bytes:
@@ -96,7 +97,7 @@ def stem(name: str) -> str:
 def page() -> None:
     from hushscribe import tempfiles
     from hushscribe.models import list_models
-    from hushscribe.options import OptionError, parse
+    from hushscribe.options import LINE_CHARS_RANGE, MAX_LINE_CHARS, OptionError, parse, parse_output
 
     tempfiles.process_folder()  # uploads stay in memory; anything a library spools lands in a private folder
     st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
@@ -116,6 +117,9 @@ def page() -> None:
                                 else f"{LANGUAGE_NAMES[c]} ({c})")
         script = st.radio("Chinese script", ["simplified", "traditional"], horizontal=True)
         timestamps = st.checkbox("Paragraph timestamps", value=True)
+        line_chars = st.number_input("Subtitle line length", min_value=LINE_CHARS_RANGE[0],
+                                     max_value=LINE_CHARS_RANGE[1], value=MAX_LINE_CHARS,
+                                     help="characters a subtitle line may hold: 42 suits English, about 16 Chinese")
         context = st.text_area("Context / hotwords", placeholder="names and terms, e.g. Dr. Chan, 七牛, Qwen")
         speakers = st.radio("Speakers", SPEAKER_CHOICES, horizontal=True,
                             help="who spoke when: 'auto' finds how many; a number if you know it")
@@ -150,6 +154,7 @@ def page() -> None:
     try:
         options = parse(language=language, script=script, context=context, fix_de=fix_de, speakers=speakers,
                         highpass=HIGHPASS_HZ if highpass else None, normalize=normalize)
+        output = parse_output(formats=FORMATS, timestamps=timestamps, max_line_chars=line_chars)
     except OptionError as exc:  # the widgets offer only good values; a bad one is named by its label
         st.error(f"{WIDGETS[exc.option]}: {exc}")
         return
@@ -202,9 +207,9 @@ def page() -> None:
                                                                    placeholder=default)
                      for i, (speaker, default) in enumerate(final.speakers.items())}
             final = with_names(final, names)
-        st.code(render(final, "txt", timestamps=timestamps), language=None, wrap_lines=True)
+        st.code(render(final, "txt", output), language=None, wrap_lines=True)
         files = {fmt: (output_path(Path(), stem(name), fmt).name, content)
-                 for fmt, content in downloads(final, timestamps=timestamps).items()}
+                 for fmt, content in downloads(final, output).items()}
         columns = st.columns(len(files) + 1)
         for column, (fmt, (file_name, content)) in zip(columns, files.items()):
             column.download_button(fmt.upper(), content, file_name=file_name, mime=REGISTRY[fmt].mime,
