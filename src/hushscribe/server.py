@@ -27,9 +27,9 @@ from hushscribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
-# OpenAI's json and text are the bare text; srt, vtt and verbose_json are formats.REGISTRY's, as are our json (the
-# full transcript, as `hushscribe_json`) and md.
-API_FORMATS = {"hushscribe_json": "json", "srt": "srt", "vtt": "vtt", "verbose_json": "verbose_json", "md": "md"}
+# OpenAI's json and text are the bare text; every other response_format is one of formats.REGISTRY, our json (the
+# full transcript) as `hushscribe_json`.
+API_FORMATS = {("hushscribe_json" if name == "json" else name): name for name in formats.REGISTRY}
 RESPONSE_FORMATS = ("json", "text", *API_FORMATS)
 # The form field that sets each option options.parse() names (the API's own names where OpenAI has one).
 PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "script": "script",
