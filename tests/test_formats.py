@@ -371,3 +371,14 @@ def test_lines_break_at_a_sentence_end_rather_than_a_bare_space():
 
     assert wrap_lines("Small children came to see him. The grass and bushes were wet with dew.") == [
         "Small children came to see him.", "The grass and bushes were wet with dew."]
+
+
+def test_tsv_is_one_row_a_segment_in_milliseconds():
+    transcript = english()
+    rows = [line.split("\t") for line in render(transcript, "tsv").splitlines()]
+    assert rows[0] == ["start", "end", "speaker", "text"]
+    assert rows[1:] == [["0", "3000", "", "Hello world."], ["3500", "6000", "", "This is a test."],
+                        ["10000", "12000", "", "After a pause."]]
+    tabbed = Transcript(source="a.wav", duration=2.0, segments=[Segment(0.0, 1.0, "a\tb\nc", "en", speaker="S1")],
+                        speakers={"S1": "Ana"})
+    assert render(tabbed, "tsv").splitlines()[1] == "0\t1000\tAna\ta b c"

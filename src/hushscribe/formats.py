@@ -297,6 +297,15 @@ def _render_vtt(transcript: Transcript, how: OutputOptions) -> str:
     return "\n".join(["WEBVTT\n", *blocks])
 
 
+def _render_tsv(transcript: Transcript, how: OutputOptions) -> str:
+    """A table for spreadsheets: start and end in milliseconds (as Whisper's tsv), speaker, text; one segment a row,
+    tabs and line breaks inside the text turned into spaces."""
+    rows = [("start", "end", "speaker", "text")]
+    rows += [(str(_to_ms(s.start)), str(_to_ms(s.end)), transcript.speaker_name(s.speaker) if s.speaker else "",
+              " ".join(s.text.split())) for s in transcript.segments]
+    return "".join("\t".join(row) + "\n" for row in rows)
+
+
 def _render_json(transcript: Transcript, how: OutputOptions) -> str:
     return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
@@ -369,6 +378,7 @@ REGISTRY = {f.name: f for f in (
     Format("vtt", "vtt", "text/vtt", _render_vtt),
     Format("json", "json", "application/json", _render_json),
     Format("md", "md", "text/markdown", _render_md),
+    Format("tsv", "tsv", "text/tab-separated-values", _render_tsv),
     Format("verbose_json", "json", "application/json", _render_verbose_json, file=False),
 )}
 FORMATS = tuple(name for name, f in REGISTRY.items() if f.file)  # the output files
