@@ -304,8 +304,7 @@ def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOpt
     with tqdm(total=round(stream.duration), desc=job.path.name[:30], unit="s", file=sys.stderr, disable=quiet,
               leave=False, dynamic_ncols=True) as bar:
         for _ in stream:
-            elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{stream.position / max(elapsed, 1e-6):.1f}× realtime", refresh=False)
+            bar.set_postfix_str(f"{stream.x_realtime:.1f}× realtime", refresh=False)
             bar.update(max(0, round(stream.position) - bar.n))
     transcript = stream.result()
     _warn_about_flags(job, transcript)

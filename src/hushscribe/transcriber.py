@@ -194,6 +194,11 @@ class TranscriptStream:
 
         return max(probabilities, key=score)
 
+    @property
+    def x_realtime(self) -> float:
+        """Seconds of the recording done per second since the stream was opened."""
+        return self.position / max(time.perf_counter() - self._started, 1e-6)
+
     def hear(self, probabilities: dict[str, float], seconds: float) -> None:
         """Counts `seconds` of speech heard with these language probabilities towards the recording's languages."""
         for language, p in probabilities.items():

@@ -171,15 +171,13 @@ def page() -> None:
                 results[name] = {"error": unreadable[name]}
                 continue
             bar = st.progress(0.0, text=name)
-            started = time.perf_counter()
             try:
                 # decoded again, now with the chosen filters
                 stream = transcriber.stream(named(name, data), options)
-                for segment in stream:
-                    speed = segment.end / max(time.perf_counter() - started, 1e-6)
+                for _ in stream:
                     bar.progress(min(1.0, stream.position / max(stream.duration, 1e-6)),
                                  text=f"{name}: {stream.position:.0f} of {stream.duration:.0f} s, "
-                                      f"{speed:.1f}× realtime")
+                                      f"{stream.x_realtime:.1f}× realtime")
                 transcript = stream.result()
                 results[name] = {"transcript": transcript}
             except HushError as exc:
