@@ -116,7 +116,8 @@ def test_diarization_error_rate_with_auto(diarized):
 def test_auto_finds_the_count_in_most_conversations(diarized):
     found = [(n, len({t.speaker for t in auto})) for n, _, _, _, auto in diarized]
     print("(true, found):", found)
-    assert sum(n == k for n, k in found) >= 7, found  # measured 7 of 12, the others one off
+    # measured 7 of 12 on the 2-core CPU machine (onnxruntime 1.32), the others one off; a conversation of margin
+    assert sum(n == k for n, k in found) >= 6, found
     assert all(abs(n - k) <= 1 for n, k in found), found
 
 
