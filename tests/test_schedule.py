@@ -11,6 +11,7 @@ from hushscribe.batch import Item
 from hushscribe.schedule import PREPARED_PER_SLOT, PREPARED_S_PER_WORKER, START_TIMEOUT_S, Decisions, Scheduler
 
 MINUTE = 60.0
+ALL_LOST = "no worker is left (every worker died and none could be replaced)"
 
 
 def files(*seconds: float) -> list[Item]:
@@ -183,8 +184,39 @@ def test_a_replacement_that_fails_to_load_fails_the_files_only_when_no_worker_is
     lose(scheduler, second)
     failures = scheduler.not_replaced("w1")
     assert sorted(item.relative for item, _ in failures) == [f"f{i}.wav" for i in range(6)]
-    assert all(message.endswith(": every worker was lost") for _, message in failures)
+    assert all(message.endswith(f": {ALL_LOST}") for _, message in failures)
     assert scheduler.done
+
+
+def test_files_still_held_by_the_last_worker_fail_once_its_replacement_failed():
+    scheduler = ready_scheduler(1, 2, files(*[MINUTE] * 3))
+    first, second = prepare_all(scheduler)
+    lose(scheduler, first)  # the first news of w0's death: f0 is to run alone, a replacement starts
+    gone = sorted((item.relative, message) for item, message in scheduler.not_replaced("w0"))
+    assert gone == [("f0.wav", f"f0.wav: {ALL_LOST}"), ("f2.wav", f"f2.wav: {ALL_LOST}")]
+    assert not scheduler.done  # f1 has not come back yet
+    # f1 comes back from the same death: with no worker to run it alone, it fails rather than waiting for none
+    assert lose(scheduler, second) == [(second.entry.item, f"f1.wav: {ALL_LOST}")]
+    assert scheduler.decide() == Decisions([], []) and scheduler.done
+
+
+@pytest.mark.parametrize("last_goes, because", [
+    ("not_replaced", "every worker died and none could be replaced"),
+    ("timed_out", f"none could be started within {START_TIMEOUT_S // 60} minutes"),
+])
+def test_a_run_begun_with_no_worker_left_fails_its_files_at_once(last_goes, because):
+    scheduler = ready_scheduler(1, 1, files(MINUTE))
+    [task] = prepare_all(scheduler)
+    lose(scheduler, task)
+    if last_goes == "not_replaced":
+        scheduler.not_replaced("w0")
+    else:
+        scheduler.timed_out()
+    assert scheduler.workers == {}
+    retried = files(MINUTE, MINUTE)  # run_batch tries the failed files once more
+    failures = scheduler.begin(retried)
+    assert failures == [(item, f"{item.relative}: no worker is left ({because})") for item in retried]
+    assert scheduler.decide() == Decisions([], []) and scheduler.done  # nothing decoded for no one
 
 
 def test_the_run_is_done_when_every_file_is_back():

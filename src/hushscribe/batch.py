@@ -249,7 +249,7 @@ class RayRunner:
 
     def run(self, items: list[Item]) -> Iterator[Result]:
         schedule = self.schedule
-        schedule.begin(items)
+        yield from schedule.begin(items)  # with no worker left, the files fail at once
         self._carry_out(schedule.decide())  # decoding starts while the workers load their models
         if self.ready_at is None:
             self._wait_until_ready()

@@ -6,6 +6,7 @@ The runner tells a Scheduler what happened (a worker is ready or died, a file wa
 back) and carries out what decide() answers. Files go longest first (the order a run is given). A
 worker holds up to `slots` files at once; a file that was beside others when its worker died runs
 next on a worker of its own, so that only a file that kills a worker alone is blamed (twice: it fails).
+With no worker left (none starting either), every file not finished fails at once, in this run and the next.
 """
 
 from __future__ import annotations
@@ -68,15 +69,18 @@ class Scheduler:
     def __init__(self, names: list[str], slots: int) -> None:
         self.slots = slots
         self.workers = {name: Worker(name) for name in names}
+        self.no_worker_because = "none was started"  # why, once no worker is left: what the files fail with
         self.begin([])
 
-    def begin(self, items: list[Item]) -> None:
-        """A run of these files, longest first. The workers stay as the last run left them."""
+    def begin(self, items: list[Item]) -> list[Failure]:
+        """A run of these files, longest first. The workers stay as the last run left them: with none left,
+        the files fail at once."""
         self.waiting = deque(Entry(position, item) for position, item in enumerate(items))  # not yet sent
         self.preparing: dict[int, Entry] = {}  # position → entry
         self.queued: list[Entry] = []  # a heap: prepared, waiting for a worker, longest first
         self.alone: deque[Entry] = deque()  # to run with nothing beside it (a worker died holding it)
         self.running = 0  # files given to workers and not back yet
+        return self._fail_if_no_worker()
 
     @property
     def done(self) -> bool:
@@ -128,25 +132,27 @@ class Scheduler:
 
     def file_lost(self, task: Task) -> list[Failure]:
         """`task` went down with its worker: the file runs again alone, unless it has now killed a
-        worker twice while alone on it."""
+        worker twice while alone on it, or no worker is left to run it."""
         self.running -= 1
         item = task.entry.item
         if task.slots == self.slots:  # it held this file alone: the file is to blame
             item.lost += 1
-        if item.lost < 2:
-            self.alone.append(task.entry)
-            return []
-        return [(item, f"{item.relative}: the worker died twice while holding only this file")]
+        if item.lost >= 2:
+            return [(item, f"{item.relative}: the worker died twice while holding only this file")]
+        self.alone.append(task.entry)
+        return self._fail_if_no_worker()  # its worker was the last, and its replacement already failed
 
     def not_replaced(self, name: str) -> list[Failure]:
         """A replacement could not load and is gone; with no worker left, every file still to do fails."""
         del self.workers[name]
-        return [] if self.workers else self._fail_the_rest("every worker was lost")
+        self.no_worker_because = "every worker died and none could be replaced"
+        return self._fail_if_no_worker()
 
     def timed_out(self) -> list[Failure]:
         """Nothing came within wait_s: the loading replacements are given up, and every file still to do
         fails."""
         self.workers = {name: worker for name, worker in self.workers.items() if not worker.starting}
+        self.no_worker_because = f"none could be started within {START_TIMEOUT_S // 60} minutes"
         return self._fail_the_rest("no worker could be started to take it")
 
     # --- decisions --------------------------------------------------------------------------------------------
@@ -188,6 +194,9 @@ class Scheduler:
         """The worker with the most free slots (the first of equals), if any has one."""
         free = [worker for worker in self.workers.values() if worker is not besides and worker.free > 0]
         return max(free, key=lambda worker: worker.free, default=None)
+
+    def _fail_if_no_worker(self) -> list[Failure]:
+        return [] if self.workers else self._fail_the_rest(f"no worker is left ({self.no_worker_because})")
 
     def _fail_the_rest(self, reason: str) -> list[Failure]:
         rest = [*self.preparing.values(), *self.queued, *self.alone, *self.waiting]
