@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hushscribe.batch import MANIFEST, run_batch, walk
+from hushscribe.batch import MANIFEST, LocalRunner, run_batch, walk
 from hushscribe.options import OutputOptions, TranscribeOptions
 from hushscribe.scoring import error_rate
 
@@ -93,6 +93,26 @@ def test_in_process_then_resumed(archive, tmp_path):
     assert changed.read_text() == stamped.split("] ", 1)[1]  # the same text without its [00:00:00]
     fifth = run_batch(root, out, output=unstamped, options=OPTIONS, engine="whisper", quiet=True)
     assert fifth.done == [] and len(fifth.skipped) == len(fourth.done)
+
+
+class ClusterGone(LocalRunner):
+    """A runner whose cluster lost every worker: each file comes back failed for that."""
+
+    workers_left = False
+
+    def run(self, items):
+        for item in items:
+            yield item, f"{item.relative}: no worker is left (every worker died and none could be replaced)"
+
+
+def test_files_a_lost_cluster_could_not_do_are_done_by_the_next_run(archive, tmp_path):
+    root, expected = archive
+    out = tmp_path / "out"
+    gone = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", quiet=True, worker=ClusterGone)
+    assert set(gone.failed) == set(expected) and all("run batch again" in e for e in gone.failed.values())
+    assert not (out / MANIFEST).exists() or (out / MANIFEST).read_text() == ""  # nothing recorded as failed
+    back = run_batch(root, out, output=OUTPUT, options=OPTIONS, engine="whisper", quiet=True)
+    assert Counter(i.relative for i in back.done) == good_files(expected)
 
 
 def test_walk_reads_the_length_of_a_file_whose_tags_are_not_utf8(archive):

@@ -163,6 +163,10 @@ class LocalRunner:
         for item in items:
             yield item, self.transcribe(item.path)
 
+    @property
+    def workers_left(self) -> bool:
+        return True
+
     def close(self) -> None:
         pass
 
@@ -328,6 +332,11 @@ class RayRunner:
         self.starting.clear()
         return self.schedule.timed_out()
 
+    @property
+    def workers_left(self) -> bool:
+        """Whether a worker is still there or starting: without one, what fails is the cluster's doing."""
+        return bool(self.schedule.workers)
+
     def close(self) -> None:
         for worker in self.workers.values():
             self.ray.kill(worker)
@@ -413,7 +422,10 @@ def run_batch(input_dir: Path, out_dir: Path, *, output: OutputOptions, options,
                 item.attempts += 1
                 record = {"file": item.relative, "size": item.size, "sha256": item.sha256,
                           "engine": engine, "model": model, "options": manifest.options, "attempt": item.attempts}
-                if isinstance(result, str):
+                if isinstance(result, str) and not runner.workers_left:
+                    # not the file's doing: no record, so that the next run, with workers, does it
+                    summary.failed[item.relative] = f"{result}; run batch again when the cluster is back"
+                elif isinstance(result, str):
                     if item.attempts < 2 and item.lost < 2:  # one that killed its worker twice is not retried
                         retry.append(item)
                         continue
