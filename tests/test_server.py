@@ -101,6 +101,17 @@ def test_every_response_format(client, clip):
     segment_only = transcribe(client, row["path"], response_format="verbose_json")
     assert segment_only.segments and not getattr(segment_only, "words", None)
 
+    # ours, from the format registry, and each served with the type OpenAI uses for its kind
+    for fmt, kind in (("srt", "text/plain"), ("tsv", "text/plain"), ("hushscribe_json", "application/json")):
+        with open(row["path"], "rb") as f:
+            raw = client.audio.transcriptions.with_raw_response.create(model="whisper-1", file=f, response_format=fmt)
+        assert raw.headers["content-type"].startswith(kind), (fmt, raw.headers["content-type"])
+        body = raw.http_response.text
+        if fmt == "tsv":
+            assert body.startswith("start\tend\tspeaker\ttext\n0\t") and "country" in body
+        elif fmt == "hushscribe_json":
+            assert json.loads(body)["segments"][0]["language"] == "en"
+
 
 def test_prompt_and_language_are_used(client, clip):
     row = clip("aishell1")

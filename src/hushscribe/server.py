@@ -146,7 +146,9 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         if response_format == "text":
             return PlainTextResponse(transcript.text)
         fmt = formats.REGISTRY[API_FORMATS[response_format]]
-        return Response(formats.render(transcript, fmt.name, output), media_type=fmt.mime)
+        # as OpenAI serves them: JSON as JSON, every text format (srt and vtt among them) as plain UTF-8 text
+        media = fmt.mime if fmt.mime == "application/json" else "text/plain; charset=utf-8"
+        return Response(formats.render(transcript, fmt.name, output), media_type=media)
 
     @app.post("/v1/audio/translations")
     def translations():
