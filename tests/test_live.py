@@ -77,3 +77,23 @@ def test_live_captions_of_two_utterances_match_the_offline_transcript(transcribe
     for utterance in (0, 1):
         committed = [c.committed for c in captions if c.utterance == utterance]
         assert all(later.startswith(earlier) for earlier, later in zip(committed, committed[1:]))
+
+
+def test_the_cli_plays_a_recording_live_and_writes_its_transcript(clip, tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    row = clip("new_home")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "hushscribe", "live", str(row["path"]), "-l", "en", "-o",
+                             str(tmp_path), "-f", "txt,json"], capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed >= row["duration_s"]  # played in real time
+    assert result.stdout.startswith("[00:00:00] ") and error_rate(row["text"], result.stdout[11:]) <= 0.05
+    stem = row["path"].stem
+    data = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert error_rate(row["text"], data["text"]) <= 0.05 and data["segments"][0]["language"] == "en"
+    assert (tmp_path / f"{stem}.txt").read_text().startswith("[00:00:00] ")

@@ -83,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per CPU worker (default 2)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    v = commands.add_parser("live", help="captions while a recording plays (the microphone comes next)",
+                            description="Play a recording in real time and show captions as it is spoken: the "
+                                        "words still being heard dimmed, each utterance's final text as a line. "
+                                        "With -o, the transcript is written when it ends.")
+    v.add_argument("input", type=Path, metavar="INPUT", help="an audio or video file")
+    v.add_argument("-o", "--output-dir", type=Path, help="write the transcript here when the recording ends")
+    v.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
+    v.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    v.add_argument("--speed", type=float, default=1.0,
+                   help="how fast to play: 1 is real time (default), 0 as fast as recognition goes")
+    _engine_arguments(v)
+    _transcription_arguments(v)
+
     w = commands.add_parser("web", help="the web page (Streamlit) on this machine")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8501)
@@ -148,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_command(args)
         if args.command == "batch":
             return batch_command(args)
+        if args.command == "live":
+            return live_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -208,6 +223,49 @@ def batch_command(args: argparse.Namespace) -> int:
                               compile=args.compile, quiet=args.quiet)
     batch.print_summary(summary)
     return EXIT_FAILED if summary.failed else 0
+
+
+LIVE_CHUNK_S = 0.1  # audio handed over at a time, as a microphone delivers it
+
+
+def live_command(args: argparse.Namespace) -> int:
+    from hushscribe.audio import SAMPLE_RATE, decode
+    from hushscribe.live import LiveRecognizer
+    from hushscribe.transcriber import Transcriber
+    from hushscribe.transcript import Segment, Transcript
+
+    options, output = _options(args)
+    samples = decode(args.input, options.filters)
+    transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile)
+    live = LiveRecognizer(transcriber.engine, transcriber.checked(options))
+    terminal = sys.stdout.isatty()
+    chunk, started, finals = int(LIVE_CHUNK_S * SAMPLE_RATE), time.perf_counter(), []
+    for at in range(0, len(samples) + chunk, chunk):
+        piece = samples[at:at + chunk]
+        captions = live.feed(piece) if len(piece) else live.finish()
+        for caption in captions:
+            if caption.final:
+                finals.append(caption)
+                line = f"[{format_timestamp(caption.start, millis=False)}] {caption.committed}"
+                print(("\r\x1b[K" if terminal else "") + line, flush=True)
+            elif terminal:  # the words still being heard, dimmed, on a line rewritten as they change
+                print(f"\r\x1b[K{caption.committed}\x1b[2m{caption.tentative}\x1b[0m", end="", flush=True)
+        if args.speed > 0:  # as the recording plays: wait until this chunk's end is due
+            time.sleep(max(0.0, (at + chunk) / SAMPLE_RATE / args.speed - (time.perf_counter() - started)))
+    if args.output_dir is not None:
+        transcript = Transcript(source=args.input.name, duration=len(samples) / SAMPLE_RATE, language=options.language
+                                or live.language, engine=transcriber.engine.name, model=transcriber.engine.model_name,
+                                segments=[Segment(c.start, c.end, c.committed, c.language) for c in finals
+                                          if c.committed])
+        job = Job(args.input, args.output_dir)
+        _make_output_dir(job)
+        targets = [output_path(args.output_dir, args.input.stem, fmt) for fmt in output.formats]
+        if not output.overwrite:
+            _refuse_existing(job, targets)
+        for fmt, target in zip(output.formats, targets):
+            write(transcript, fmt, target, output, overwrite=True)
+        print(f"hushscribe: wrote {', '.join(str(t) for t in targets)}", file=sys.stderr)
+    return 0
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from hushscribe import vad
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Engine, RecognitionOptions
 from hushscribe.options import TranscribeOptions
-from hushscribe.text import join_texts
+from hushscribe.text import filtered, join_texts
 
 STEP_S = 1.0  # how often the open utterance is recognised again
 END_PAUSE_S = 0.6  # a pause this long after speech ends the utterance
@@ -39,6 +39,7 @@ class Caption:
     committed: str
     tentative: str
     final: bool  # the utterance is over: `committed` is its whole text
+    language: str | None = None
 
     @property
     def text(self) -> str:
@@ -52,7 +53,8 @@ class LiveRecognizer:
         options = (options or TranscribeOptions()).checked()
         self.engine, self.step_s = engine, step_s
         self._options = RecognitionOptions(language=options.language, context=options.context)
-        self._vad = options.vad
+        self._vad, self._script, self._fix_de = options.vad, options.script, options.fix_de
+        self.language = options.language  # of the utterance recognised last
         self._audio = np.zeros(0, np.float32)  # from `_origin` on: what is not yet part of a closed utterance
         self._origin = 0  # samples since the stream began
         self._utterance = 0
@@ -96,14 +98,17 @@ class LiveRecognizer:
 
     def _recognised(self, start: int, end: int, closes: bool) -> Caption:
         """The open utterance (`start`-`end` of the buffer) recognised again; closed when `closes`."""
-        units = _units(self.engine.recognize([self._audio[start:end]], self._options)[0].text)
+        recognition = self.engine.recognize([self._audio[start:end]], self._options)[0]
+        self.language = recognition.language or self._options.language
+        units = _units(filtered(recognition.text, self.language, script=self._script, fix_de_too=self._fix_de)[0])
         agreed = len(units) if closes else max(_agreed(self._previous, units), len(self._committed))
         self._committed += units[len(self._committed):agreed]
         self._previous = units
         heard = _joined(units)  # the tentative rest: this hypothesis after as many units as are committed
         caption = Caption(self._utterance, (self._origin + start) / SAMPLE_RATE, (self._origin + end) / SAMPLE_RATE,
                           committed=_joined(self._committed),
-                          tentative=heard[len(_joined(units[:len(self._committed)])):], final=closes)
+                          tentative=heard[len(_joined(units[:len(self._committed)])):], final=closes,
+                          language=self.language)
         if closes:
             self._utterance += 1
             self._committed, self._previous = [], []

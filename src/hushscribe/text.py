@@ -366,3 +366,16 @@ def fix_de(text: str) -> str:
     for typo in WORD_TYPOS:
         text = _fix_word_typo(text, *typo)
     return text
+
+
+def filtered(raw: str, language: str | None, *, script: str | None = None,
+             fix_de_too: bool = False) -> tuple[str, bool]:
+    """Recognised text as every surface shows it: loops cut back, Chinese in its script with full-width
+    punctuation, 的/地/得 repaired in Mandarin when asked. Returns (text, whether a loop was cut)."""
+    clean, repaired = repair_repetitions(raw.strip())
+    clean = convert_script(clean, language, script)
+    if language in CHINESE_LANGUAGES:
+        clean = cjk_punctuation(clean)  # Whisper writes ASCII commas between Chinese clauses
+    if fix_de_too and language == "zh":
+        clean = fix_de(clean)
+    return clean, repaired

@@ -382,13 +382,8 @@ class _Window:
     def _filtered(self, span: vad.Span, raw: str, language: str | None, flags: list[str],
                   words: list[Word] | None) -> Segment:
         options = self.stream.options
-        clean, repaired = text.repair_repetitions(raw.strip())
+        clean, repaired = text.filtered(raw, language, script=options.script, fix_de_too=options.fix_de)
         flags = list(flags) + ([FLAG_REPETITION] if repaired and FLAG_REPETITION not in flags else [])
-        clean = text.convert_script(clean, language, options.script)
-        if language in text.CHINESE_LANGUAGES:
-            clean = text.cjk_punctuation(clean)  # Whisper writes ASCII commas between Chinese clauses
-        if options.fix_de and language == "zh":
-            clean = text.fix_de(clean)
         start = (self.offset + span.start) / SAMPLE_RATE
         shifted = [replace(w, start=w.start + start, end=w.end + start) for w in words] if words else None
         return Segment(start=start, end=(self.offset + span.end) / SAMPLE_RATE, text=clean, language=language,
