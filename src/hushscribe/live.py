@@ -17,16 +17,16 @@ from hushscribe import vad
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Engine, RecognitionOptions
 from hushscribe.options import TranscribeOptions
-from hushscribe.text import filtered, join_texts
+from hushscribe.text import SPACELESS_LETTER_RANGES, filtered, join_texts
 
 STEP_S = 1.0  # how often the open utterance is recognised again
 END_PAUSE_S = 0.6  # a pause this long after speech ends the utterance
 MAX_UTTERANCE_S = 25.0  # an utterance this long is closed at once, whatever follows (engines read ≤ 30 s)
 PRE_ROLL_S = 0.5  # audio kept before speech starts, so that its first sound is heard
-# A unit of agreement: one Chinese or Japanese character with the punctuation after it, or a run of other
-# non-space characters (a word and its punctuation).
-_UNIT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff][^\w\s]*\s*|[^\s\u3040-\u30ff"
-                   r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+\s*")
+# A unit of agreement: one letter of a script written without spaces (Chinese, Japanese, Thai, …) with the
+# punctuation after it, or a run of other non-space characters (a word and its punctuation).
+_SPACELESS = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in SPACELESS_LETTER_RANGES)
+_UNIT = re.compile(f"[{_SPACELESS}][^\\w\\s]*|[^\\s{_SPACELESS}]+")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class LiveRecognizer:
 
 
 def _units(text: str) -> list[str]:
-    return [unit.strip() for unit in _UNIT.findall(text.strip())]
+    return _UNIT.findall(text)
 
 
 def _joined(units: list[str]) -> str:
