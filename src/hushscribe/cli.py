@@ -235,6 +235,8 @@ def live_command(args: argparse.Namespace) -> int:
     from hushscribe.transcript import Segment, Transcript
 
     options, output = _options(args)
+    job = Job(args.input, args.output_dir)
+    targets = _targets(job, output)  # before the recording plays, not after
     samples = decode(args.input, options.filters)
     transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile)
     live = LiveRecognizer(transcriber.engine, transcriber.checked(options))
@@ -252,19 +254,13 @@ def live_command(args: argparse.Namespace) -> int:
                 print(f"\r\x1b[K{caption.committed}\x1b[2m{caption.tentative}\x1b[0m", end="", flush=True)
         if args.speed > 0:  # as the recording plays: wait until this chunk's end is due
             time.sleep(max(0.0, (at + chunk) / SAMPLE_RATE / args.speed - (time.perf_counter() - started)))
-    if args.output_dir is not None:
+    if targets:
         transcript = Transcript(source=args.input.name, duration=len(samples) / SAMPLE_RATE, language=options.language
                                 or live.language, engine=transcriber.engine.name, model=transcriber.engine.model_name,
                                 segments=[Segment(c.start, c.end, c.committed, c.language) for c in finals
                                           if c.committed])
-        job = Job(args.input, args.output_dir)
-        _make_output_dir(job)
-        targets = [output_path(args.output_dir, args.input.stem, fmt) for fmt in output.formats]
-        if not output.overwrite:
-            _refuse_existing(job, targets)
-        for fmt, target in zip(output.formats, targets):
-            write(transcript, fmt, target, output, overwrite=True)
-        print(f"hushscribe: wrote {', '.join(str(t) for t in targets)}", file=sys.stderr)
+        _write_outputs(job, transcript, output, targets)
+        print(f"hushscribe: wrote {', '.join(str(t) for t in job.outputs)}", file=sys.stderr)
     return 0
 
 
@@ -350,11 +346,7 @@ def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool
 def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOptions, *, quiet: bool) -> None:
     from tqdm import tqdm
 
-    targets = [output_path(job.out_dir, job.path.stem, fmt) for fmt in output.formats] if job.out_dir else []
-    if job.out_dir is not None:
-        _make_output_dir(job)
-        if not output.overwrite:
-            _refuse_existing(job, targets)
+    targets = _targets(job, output)
     started = time.perf_counter()
     stream = transcriber.stream(job.path, options)
     job.duration = stream.duration
@@ -370,13 +362,7 @@ def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOpt
         sys.stdout.write(render(transcript, "txt", output))
         sys.stdout.flush()
     else:
-        if not output.overwrite:
-            _refuse_existing(job, targets)  # written meanwhile, by another run
-        for fmt, target in zip(output.formats, targets):
-            try:
-                job.outputs.append(write(transcript, fmt, target, output, overwrite=True))
-            except HushError as exc:
-                raise HushError(str(exc), source=str(job.path)) from None
+        _write_outputs(job, transcript, output, targets)
     job.seconds = time.perf_counter() - started
 
 
@@ -410,6 +396,28 @@ def _where_outputs_went(done: list[Job], output_dir: Path | None) -> str:
     if output_dir is None and len(folders) > 1:
         return "; outputs next to each recording"
     return f"; outputs in {output_dir or folders.pop()}"
+
+
+def _targets(job: Job, output: OutputOptions) -> list[Path]:
+    """The files a job will write (none when it prints), checked before any time goes into recognition: the
+    folder made, and none of them there already unless --overwrite."""
+    if job.out_dir is None:
+        return []
+    targets = [output_path(job.out_dir, job.path.stem, fmt) for fmt in output.formats]
+    _make_output_dir(job)
+    if not output.overwrite:
+        _refuse_existing(job, targets)
+    return targets
+
+
+def _write_outputs(job: Job, transcript: Transcript, output: OutputOptions, targets: list[Path]) -> None:
+    if not output.overwrite:
+        _refuse_existing(job, targets)  # written meanwhile, by another run
+    for fmt, target in zip(output.formats, targets):
+        try:
+            job.outputs.append(write(transcript, fmt, target, output, overwrite=True))
+        except HushError as exc:
+            raise HushError(str(exc), source=str(job.path)) from None
 
 
 def _refuse_existing(job: Job, targets: list[Path]) -> None:
