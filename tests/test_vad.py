@@ -88,3 +88,22 @@ def test_segments_respect_max_length_option(clip):
     segments = vad.split(audio, options)
     assert all(s.duration_s <= 8.0 for s in segments)
     assert len(segments) >= 4
+
+
+def test_silero_read_as_audio_arrives_gives_the_probabilities_of_one_read(clip):
+    audio = decode(clip("jfk")["path"])
+    stream, sizes = vad.SileroStream(), np.random.default_rng(0).integers(1, 3 * vad.FRAME, len(audio))
+    edges = np.cumsum(np.concatenate(([0], sizes)))
+    pieces = [stream.feed(audio[a:b]) for a, b in zip(edges, edges[1:]) if a < len(audio)]
+    streamed = np.concatenate(pieces + [stream.flush()])
+    assert np.allclose(streamed, vad.speech_probabilities(audio), atol=1e-5)
+    assert len(stream.flush()) == 0  # nothing left
+
+
+def test_speech_runs_are_the_unpadded_spans():
+    active = np.zeros(100, bool)
+    active[10:20] = active[25:30] = True  # a pause of 5 frames (0.16 s) inside speech
+    active[60:63] = True  # a blip: too short to be speech
+    assert vad.speech_runs(active) == [(10, 30)]
+    unpadded = vad.speech_spans(active, 100 * vad.FRAME, vad.VadOptions(pad_s=0))
+    assert unpadded == [vad.Span(10 * vad.FRAME, 30 * vad.FRAME)]
