@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import itertools
+import logging
 import os
+import queue
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Union
@@ -12,6 +19,8 @@ import av
 import numpy as np
 
 from hushscribe.errors import HushError
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = frozenset(
@@ -239,6 +248,169 @@ class _Buffer:
         view = self._data[: self._size]
         # a view keeps the spare capacity alive; copy only when that spare is large
         return view.copy() if self._size < 0.9 * len(self._data) else view
+
+
+# Input devices, named as ffmpeg names them: FORMAT:NAME. The platform's default input; Windows has none
+# (dshow opens a device by its own name).
+DEFAULT_INPUTS = {"linux": "alsa:default", "darwin": "avfoundation::default"}
+CAPTURE_FORMATS = ("alsa", "pulse", "oss", "sndio", "jack", "avfoundation", "dshow", "lavfi")  # named in errors
+LIVE_CHUNK_S = 0.1  # audio handed over at a time, as a microphone delivers it
+# What to do about a device that cannot be opened, by input format
+LIST_INPUTS = {
+    "alsa": "list the inputs with `arecord -l` and pass one as --mic alsa:plughw:CARD,DEVICE",
+    "avfoundation": "list the inputs with `ffmpeg -f avfoundation -list_devices true -i \"\"` and pass one as "
+                    "--mic avfoundation::INDEX",
+    "dshow": "pass --mic \"dshow:audio=NAME\" with a NAME from Sound settings › Input (e.g. \"Microphone (USB "
+             "Audio)\"); `ffmpeg -list_devices true -f dshow -i dummy` lists them too",
+}
+PERMISSION_HINT = ("allow this terminal to use the microphone (macOS: System Settings › Privacy & Security › "
+                   "Microphone; Windows: Settings › Privacy › Microphone; Linux: the 'audio' group)")
+
+
+def default_input() -> str:
+    """The platform's default audio input as --mic writes it; HushError where there is none (Windows)."""
+    platform = "linux" if sys.platform.startswith("linux") else sys.platform
+    if platform in DEFAULT_INPUTS:
+        return DEFAULT_INPUTS[platform]
+    if platform == "win32":
+        raise HushError("Windows has no default microphone that FFmpeg can open: " + LIST_INPUTS["dshow"])
+    raise HushError(f"no default microphone is known on {sys.platform}: pass --mic FORMAT:NAME as FFmpeg names "
+                    "the input, e.g. --mic oss:/dev/dsp")
+
+
+def open_input(device: str, filters: AudioFilters | None = None,
+               stop: threading.Event | None = None) -> Iterator[np.ndarray]:
+    """Open an input device named as ffmpeg names it, FORMAT:NAME (alsa:default, avfoundation::1,
+    dshow:audio=Microphone (USB), lavfi:amovie=talk.flac), now: HushError saying what to do when it cannot be.
+
+    Returns its audio as 16 kHz mono float32 chunks of LIVE_CHUNK_S, read at the device's own pace by a thread of
+    their own, so that a slow consumer never makes the device drop audio: one that falls behind gets what piled
+    up as one chunk. They end when the device does (a failing one with a warning), or once `stop` is set, with
+    what was captured until then."""
+    container = _open_device(device)
+    return _captured(container, device, filters or AudioFilters(), stop or threading.Event())
+
+
+def _open_device(device: str):
+    kind, _, name = device.partition(":")
+    if not name or kind not in av.formats_available:
+        known = ", ".join(f for f in CAPTURE_FORMATS if f in av.formats_available)
+        raise HushError(f"input device {device}: no input format '{kind}' in this FFmpeg (it has {known}); write "
+                        "the device as FORMAT:NAME, e.g. alsa:default or avfoundation::0")
+    if kind == "alsa" and Path("/usr/share/alsa/alsa.conf").exists():
+        # PyAV's wheels bundle an alsa-lib that looks for its configuration where the wheel was built
+        os.environ.setdefault("ALSA_CONFIG_DIR", "/usr/share/alsa")
+    try:
+        with _ffmpeg_reasons(), _stderr_silenced():
+            container = av.open(name, format=kind)
+    except av.error.FFmpegError as exc:
+        reason = exc.log[2].strip() if getattr(exc, "log", None) else _reason(exc)
+        if exc.errno == errno.EACCES or os.strerror(errno.EACCES) in reason:
+            raise HushError(f"input device {device}: permission denied; {PERMISSION_HINT}") from None
+        raise HushError(f"input device {device} cannot be opened: {reason}; check that it is plugged in and not "
+                        f"in use, or {LIST_INPUTS.get(kind, 'check its name')}") from None
+    if not container.streams.audio:
+        container.close()
+        raise HushError(f"input device {device} has no sound; {LIST_INPUTS.get(kind, 'pick an audio input')}")
+    return container
+
+
+@contextmanager
+def _ffmpeg_reasons() -> Iterator[None]:
+    """FFmpeg's own reason for a failure on the exception (PyAV adds it only while FFmpeg's log is on), not on
+    stderr."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(level)
+
+
+@contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """alsa-lib writes its complaints straight to file descriptor 2; the error raised says what matters."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _captured(container, device: str, filters: AudioFilters, stop: threading.Event) -> Iterator[np.ndarray]:
+    chunks: queue.Queue = queue.Queue()
+    closing = threading.Event()
+    reader = threading.Thread(target=_read_device, args=(container, filters, chunks, closing), daemon=True,
+                              name="hushscribe-capture")
+    reader.start()
+    try:
+        while True:
+            stopping = stop.is_set()  # then what is waiting now is the last
+            items = _waiting(chunks, stop)
+            audio = [item for item in items if isinstance(item, np.ndarray)]
+            if audio:
+                yield np.concatenate(audio)
+            if items and not isinstance(items[-1], np.ndarray):  # the reading ended: None, or why
+                if isinstance(items[-1], av.error.FFmpegError):
+                    log.warning("the input device %s stopped (%s)", device, _reason(items[-1]))
+                elif items[-1] is not None:
+                    raise items[-1]
+                return
+            if stopping:
+                return
+    finally:
+        closing.set()
+        reader.join(timeout=1.0)  # a device that blocks is left to the daemon thread
+
+
+def _waiting(chunks: queue.Queue, stop: threading.Event) -> list:
+    """All that is on `chunks` now; while there is nothing, waits for something until `stop` is set."""
+    items = []
+    while not items and not stop.is_set():
+        try:
+            items.append(chunks.get(timeout=0.1))  # woken now and then to see `stop`
+        except queue.Empty:
+            pass
+    while True:
+        try:
+            items.append(chunks.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def _read_device(container, filters: AudioFilters, chunks: queue.Queue, closing: threading.Event) -> None:
+    """Put the device's audio on `chunks` until it ends or `closing` is set, then None, or the exception that
+    ended it."""
+    end = None
+    try:
+        with container:
+            for chunk in _device_chunks(container, filters):
+                chunks.put(chunk)
+                if closing.is_set():
+                    break
+    except BaseException as exc:
+        end = exc
+    chunks.put(end)
+
+
+def _device_chunks(container, filters: AudioFilters) -> Iterator[np.ndarray]:
+    """16 kHz mono float32 chunks of LIVE_CHUNK_S (after filters, of any length) out of a device's frames."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE,
+                                  frame_size=int(LIVE_CHUNK_S * SAMPLE_RATE))
+    steps = filters.graph_description()
+    graph = _filter_graph(steps) if steps else None
+    for frame in itertools.chain(container.decode(container.streams.audio[0]), [None]):  # None: the rest
+        if frame is not None:
+            frame.pts = None  # a device's clock may jump; only the samples matter
+        for out in resampler.resample(frame):
+            yield from _through(graph, out)
+    if graph is not None:
+        yield from _through(graph, None)
 
 
 def _reason(exc: Exception) -> str:

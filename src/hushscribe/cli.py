@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from hushscribe import __version__
 from hushscribe.audio import find_recordings
@@ -83,16 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cpus-per-worker", type=float, default=2, help="cores per CPU worker (default 2)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    v = commands.add_parser("live", help="captions while a recording plays (the microphone comes next)",
-                            description="Play a recording in real time and show captions as it is spoken: the "
-                                        "words still being heard dimmed, each utterance's final text as a line. "
-                                        "With -o, the transcript is written when it ends.")
-    v.add_argument("input", type=Path, metavar="INPUT", help="an audio or video file")
-    v.add_argument("-o", "--output-dir", type=Path, help="write the transcript here when the recording ends")
+    v = commands.add_parser("live", help="captions from the microphone, or while a recording plays",
+                            description="Show captions as people speak into the default microphone (or --mic), or "
+                                        "as INPUT plays in real time: the words still being heard dimmed, each "
+                                        "utterance's final text as a line. Ctrl+C stops. With -o, the transcript "
+                                        "is written when it ends (live-YYYYMMDD-HHMMSS for the microphone).")
+    v.add_argument("input", type=Path, nargs="?", metavar="INPUT",
+                   help="an audio or video file to play (default: listen to the microphone)")
+    v.add_argument("--mic", metavar="DEVICE", help="the input to listen to, as FFmpeg names it, FORMAT:NAME: "
+                   "alsa:plughw:1, avfoundation::1, \"dshow:audio=Microphone (USB)\" (default: the system's "
+                   "default input)")
+    v.add_argument("-o", "--output-dir", type=Path, help="write the transcript here when it ends")
     v.add_argument("-f", "--formats", help=f"comma-separated output formats: {','.join(FORMATS)} (default: txt)")
     v.add_argument("--overwrite", action="store_true", help="replace existing output files")
     v.add_argument("--speed", type=float, default=1.0,
-                   help="how fast to play: 1 is real time (default), 0 as fast as recognition goes")
+                   help="how fast to play INPUT: 1 is real time (default), 0 as fast as recognition goes")
     _engine_arguments(v)
     _transcription_arguments(v)
 
@@ -225,43 +234,95 @@ def batch_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.failed else 0
 
 
-LIVE_CHUNK_S = 0.1  # audio handed over at a time, as a microphone delivers it
-
-
 def live_command(args: argparse.Namespace) -> int:
-    from hushscribe.audio import SAMPLE_RATE, decode
+    from hushscribe.audio import decode, default_input, open_input
     from hushscribe.live import LiveRecognizer
     from hushscribe.transcriber import Transcriber
     from hushscribe.transcript import Segment, Transcript
 
     options, output = _options(args)
-    job = Job(args.input, args.output_dir)
-    targets = _targets(job, output)  # before the recording plays, not after
-    samples = decode(args.input, options.filters)
+    stopped = threading.Event()  # Ctrl+C: the chunks end, the open utterance is closed, the transcript kept
+    if args.input and args.mic:
+        raise HushError("give INPUT (a recording to play) or --mic (a device to listen to), not both")
+    if args.formats and not args.output_dir:
+        raise HushError("-f/--formats needs -o DIR, the folder to write the transcript to")
+    if args.input:
+        job, source = Job(args.input, args.output_dir), args.input.name
+        targets = _targets(job, output)  # before the recording plays, not after
+        chunks = _played(decode(args.input, options.filters), args.speed, stopped)
+    else:
+        device = args.mic or default_input()
+        job, source = Job(Path(time.strftime("live-%Y%m%d-%H%M%S")), args.output_dir), args.mic or "microphone"
+        targets = _targets(job, output)
+        chunks = open_input(device, options.filters, stopped)  # opened now, before the model loads
     transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile)
     live = LiveRecognizer(transcriber.engine, transcriber.checked(options))
-    terminal = sys.stdout.isatty()
-    chunk, started, finals = int(LIVE_CHUNK_S * SAMPLE_RATE), time.perf_counter(), []
-    for at in range(0, len(samples) + chunk, chunk):
-        piece = samples[at:at + chunk]
-        captions = live.feed(piece) if len(piece) else live.finish()
-        for caption in captions:
-            if caption.final:
-                finals.append(caption)
-                line = f"[{format_timestamp(caption.start, millis=False)}] {caption.committed}"
-                print(("\r\x1b[K" if terminal else "") + line, flush=True)
-            elif terminal:  # the words still being heard, dimmed, on a line rewritten as they change
-                print(f"\r\x1b[K{caption.committed}\x1b[2m{caption.tentative}\x1b[0m", end="", flush=True)
-        if args.speed > 0:  # as the recording plays: wait until this chunk's end is due
-            time.sleep(max(0.0, (at + chunk) / SAMPLE_RATE / args.speed - (time.perf_counter() - started)))
+    if not args.input:
+        print(f"hushscribe: listening to {device}; Ctrl+C stops", file=sys.stderr, flush=True)
+    with _stopped_by(signal.SIGINT, stopped), closing(chunks):
+        finals, duration = _show_live(live, chunks)
     if targets:
-        transcript = Transcript(source=args.input.name, duration=len(samples) / SAMPLE_RATE, language=options.language
-                                or live.language, engine=transcriber.engine.name, model=transcriber.engine.model_name,
+        transcript = Transcript(source=source, duration=duration, language=options.language or live.language,
+                                engine=transcriber.engine.name, model=transcriber.engine.model_name,
                                 segments=[Segment(c.start, c.end, c.committed, c.language) for c in finals
                                           if c.committed])
         _write_outputs(job, transcript, output, targets)
         print(f"hushscribe: wrote {', '.join(str(t) for t in job.outputs)}", file=sys.stderr)
     return 0
+
+
+def _played(samples, speed: float, stop: threading.Event) -> Iterator:
+    """A recording in chunks as a microphone delivers them, each when it is due at `speed` (0: at once), until
+    `stop` is set."""
+    from hushscribe.audio import LIVE_CHUNK_S, SAMPLE_RATE
+
+    chunk, started = int(LIVE_CHUNK_S * SAMPLE_RATE), time.perf_counter()
+    for at in range(0, len(samples), chunk):
+        if stop.is_set():
+            return
+        yield samples[at:at + chunk]
+        if speed > 0:  # as the recording plays: wait until this chunk's end is due
+            time.sleep(max(0.0, (at + chunk) / SAMPLE_RATE / speed - (time.perf_counter() - started)))
+
+
+@contextmanager
+def _stopped_by(signum: int, stopped: threading.Event) -> Iterator[None]:
+    """The signal sets `stopped` instead of interrupting, once; a second one interrupts."""
+
+    def stop(received, frame) -> None:
+        stopped.set()
+        signal.signal(signum, previous)
+
+    previous = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def _show_live(live, chunks: Iterator) -> tuple[list, float]:
+    """Feed `chunks` to `live`, then close the open utterance, showing the captions as they come; returns the
+    utterances' final captions and the seconds heard."""
+    from hushscribe.audio import SAMPLE_RATE
+
+    terminal, finals, heard = sys.stdout.isatty(), [], 0
+    for chunk in chunks:
+        heard += len(chunk)
+        finals += _shown(live.feed(chunk), terminal)
+    finals += _shown(live.finish(), terminal)
+    return finals, heard / SAMPLE_RATE
+
+
+def _shown(captions: list, terminal: bool) -> list:
+    """Print each utterance's final text as a stamped line and, on a terminal, the words still being heard
+    dimmed on a line rewritten as they change; returns the final captions."""
+    for caption in captions:
+        if caption.final and caption.committed:
+            line = f"[{format_timestamp(caption.start, millis=False)}] {caption.committed}"
+            print(("\r\x1b[K" if terminal else "") + line, flush=True)
+        elif terminal and (caption.text or caption.final):  # an utterance ending with no text clears the line
+            print(f"\r\x1b[K{caption.committed}\x1b[2m{caption.tentative}\x1b[0m", end="", flush=True)
+    return [caption for caption in captions if caption.final]
 
 
 def serve_command(args: argparse.Namespace) -> int:
