@@ -37,8 +37,9 @@ def server():
     process.wait(timeout=20)
 
 
-def start_browser(profile: Path):
-    """Headless Debian Chromium with everything that phones home switched off."""
+def start_browser(profile: Path, *flags: str, log_network: bool = False):
+    """Headless Debian Chromium with everything that phones home switched off; `log_network` keeps the DevTools
+    performance log (every request and WebSocket the page makes)."""
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -46,8 +47,10 @@ def start_browser(profile: Path):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,2000", f"--user-data-dir={profile}"):
+                 "--window-size=1400,2000", f"--user-data-dir={profile}", *flags):
         options.add_argument(flag)
+    if log_network:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -124,8 +127,8 @@ def test_bad_inputs_each_get_their_own_message(server, browser, tmp_path):
 
 
 def test_speakers_found_and_renamed_in_every_download(server, browser, manifest, tmp_path):
-    from selenium.webdriver.common.by import By
     from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -137,6 +140,7 @@ def test_speakers_found_and_renamed_in_every_download(server, browser, manifest,
     wait = WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])  # the page reruns
     name = wait.until(lambda d: d.find_elements(By.XPATH, "//input[@aria-label='Speaker 1']"))[0]
     name.send_keys("Ana", Keys.ENTER)
-    preview = wait.until(lambda d: [t for t in (c.text for c in d.find_elements(By.TAG_NAME, "code")) if "Ana:" in t])[0]
+    preview = wait.until(lambda d: [t for t in (c.text for c in d.find_elements(By.TAG_NAME, "code"))
+                                    if "Ana:" in t])[0]
     assert "Speaker 2:" in preview and "Speaker 1:" not in preview
     assert preview.count("Ana:") >= 2  # the first voice has several turns

@@ -7,13 +7,17 @@ thread (decode from memory, VAD, text filters, formats); only recognition goes t
 into shared batches.
 """
 
+import asyncio
 import hmac
+import json
 import logging
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from importlib import resources
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +27,7 @@ from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
 from hushscribe.options import OptionError, parse, parse_output
+from hushscribe.realtime import RealtimeSession
 from hushscribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,16 @@ RESPONSE_FORMATS = ("json", "text", *API_FORMATS)
 # The form field that sets each option options.parse() names (the API's own names where OpenAI has one).
 PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "script": "script",
           "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize", "max_line_chars": "max_line_chars"}
-OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")  # what tools send by default
+# what tools send by default, for files and for live audio
+OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe",
+                        "gpt-live-transcribe", "gpt-realtime-whisper")
+MAX_LIVE_STREAMS = 256  # WebSocket connections served at once (each holds at most one worker thread)
+# A browser cannot set headers on a WebSocket: OpenAI's browser clients send the key as a subprotocol.
+KEY_PROTOCOL = "openai-insecure-api-key."
+LIVE_PAGE = {"": ("live.html", "text/html"), "/app.js": ("live.js", "text/javascript"),
+             "/worklet.js": ("live-worklet.js", "text/javascript"), "/style.css": ("live.css", "text/css")}
+# The live page may load only what this server serves, and talk only to it.
+LIVE_PAGE_POLICY = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
 
 class ApiError(Exception):
@@ -149,6 +163,53 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         # as OpenAI serves them: JSON as JSON, every text format (srt and vtt among them) as plain UTF-8 text
         media = fmt.mime if fmt.mime == "application/json" else "text/plain; charset=utf-8"
         return Response(formats.render(transcript, fmt.name, output), media_type=media)
+
+    live_threads = ThreadPoolExecutor(max_workers=MAX_LIVE_STREAMS, thread_name_prefix="hushscribe-live")
+
+    @app.websocket("/v1/realtime")
+    async def realtime(websocket: WebSocket):
+        """OpenAI's Realtime API in transcription mode (see hushscribe.realtime)."""
+        protocols = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+        key = next((p.removeprefix(KEY_PROTOCOL) for p in protocols if p.startswith(KEY_PROTOCOL)), None)
+        try:
+            _check_key(websocket.headers.get("authorization") or (f"Bearer {key}" if key else None), api_key)
+            if websocket.query_params.get("intent", "transcription") != "transcription":
+                raise ApiError(400, "this server only transcribes: connect with ?intent=transcription",
+                               param="intent", code="unsupported_intent")
+            if "model" in websocket.query_params:
+                _check_model(websocket.query_params["model"], served)
+        except ApiError as exc:
+            await websocket.send_denial_response(JSONResponse(exc.body(), status_code=exc.status))
+            return
+        await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
+        session = RealtimeSession(transcriber, served, OPENAI_MODEL_ALIASES)
+        loop = asyncio.get_running_loop()
+        try:
+            for event in session.created():
+                await websocket.send_json(event)
+            while (message := await websocket.receive())["type"] != "websocket.disconnect":
+                try:  # a binary frame or bad JSON is answered with an error event
+                    event = json.loads(message.get("text") or "")
+                except ValueError:
+                    event = None
+                for answer in await loop.run_in_executor(live_threads, session.handle, event):
+                    await websocket.send_json(answer)
+        except WebSocketDisconnect:  # gone while we answered
+            pass
+        finally:
+            session.finish()
+
+    @app.get("/live")
+    @app.get("/live/{name}")
+    def live_page(name: str = ""):
+        """The live captions page: the browser's microphone, captions from /v1/realtime."""
+        key = f"/{name}" if name else ""
+        if key not in LIVE_PAGE:
+            raise ApiError(404, "not found")
+        file, media = LIVE_PAGE[key]
+        body = (resources.files("hushscribe") / "assets" / "live" / file).read_bytes()
+        return Response(body, media_type=media, headers={"Content-Security-Policy": LIVE_PAGE_POLICY,
+                                                         "Cache-Control": "no-store"})
 
     @app.post("/v1/audio/translations")
     def translations():
