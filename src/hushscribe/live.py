@@ -22,6 +22,7 @@ from hushscribe.engines.base import Engine, RecognitionOptions
 from hushscribe.options import TranscribeOptions
 from hushscribe.text import SPACELESS_LETTER_RANGES, filtered, join_texts
 
+FRAME = vad.FRAME  # the VAD's step: audio is held, measured and dropped a whole frame at a time
 STEP_S = 1.0  # how often the open utterance is recognised again
 END_PAUSE_S = 0.5  # this much silence after speech ends the utterance (OpenAI Realtime's default too)
 MAX_UTTERANCE_S = 25.0  # an utterance this long is closed at once, whatever follows (engines read ≤ 30 s)
@@ -33,7 +34,6 @@ DIGITAL_SILENCE_DB = -90.0
 # punctuation after it, or a run of other non-space characters (a word and its punctuation).
 _SPACELESS = "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in SPACELESS_LETTER_RANGES)
 _UNIT = re.compile(f"[{_SPACELESS}][^\\w\\s]*|[^\\s{_SPACELESS}]+")
-FRAME = vad.FRAME
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,6 @@ class LiveRecognizer:
         self.engine, self.step_s = engine, step_s
         self._options = RecognitionOptions(language=options.language, context=options.context)
         self._vad, self._script, self._fix_de = options.vad, options.script, options.fix_de
-        # in frames, so that audio is only ever dropped a whole frame at a time
         self._end_pause, self._pre_roll, self._pad = (_frames(end_pause_s), _frames(pre_roll_s),
                                                       _frames(options.vad.pad_s))
         # kept while nobody speaks: the pre-roll of any activity that may still turn out to be speech
