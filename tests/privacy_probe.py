@@ -2,7 +2,7 @@
 namespace (`unshare -n`, loopback up): every hushscribe process runs under
 `strace -f -e trace=connect,sendto`, its log written into OUT. Prints one JSON line: what came back.
 
-    python tests/privacy_probe.py cli|api|web OUT CLIP [--model QWEN_FOLDER]
+    python tests/privacy_probe.py cli|api|web|live OUT CLIP [--model QWEN_FOLDER]
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def cli(out: Path, clip: Path, model: str | None) -> dict:
     result = subprocess.run(traced(out, "cli", "transcribe", str(clip), *engine, "-o", str(out / "text"),
                                    "-f", "txt", "--no-timestamps", "-q"), capture_output=True, text=True)
     text = (out / "text" / f"{clip.stem}.txt")
-    return {"rc": result.returncode, "stderr": result.stderr[-2000:], "text": text.read_text() if text.exists() else None}
+    return {"rc": result.returncode, "stderr": result.stderr[-2000:],
+            "text": text.read_text() if text.exists() else None}
 
 
 def api(out: Path, clip: Path, model: str | None) -> dict:
@@ -79,14 +80,37 @@ def web(out: Path, clip: Path, model: str | None) -> dict:
     return {"rc": 0, "text": text}
 
 
+def live(out: Path, clip: Path, model: str | None) -> dict:
+    """The live page in Chromium, its fake microphone playing the clip, over `serve`'s Realtime WebSocket; also
+    every file the server made while it listened (its private folder under OUT/tmp)."""
+    from tests.test_live_page import captions_in_page, live_browser, microphone_wav
+
+    port = free_port()
+    server = subprocess.Popen(traced(out, "live", "serve", "--port", str(port), "--engine", "whisper"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "HUSHSCRIBE_TMPDIR": str(out / "tmp")})
+    browser = None
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", server)
+        wav, seconds = microphone_wav(clip, out)
+        browser = live_browser(out / "profile", wav)
+        seen = captions_in_page(browser, f"http://127.0.0.1:{port}", seconds)
+        files = [str(p) for p in (out / "tmp").rglob("*") if p.is_file()]
+    finally:
+        if browser is not None:
+            browser.quit()
+        stop(server)
+    return {"rc": 0, "text": " ".join(seen["finals"]), "hosts": seen["hosts"], "files": files}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("surface", choices=["cli", "api", "web"])
+    parser.add_argument("surface", choices=["cli", "api", "web", "live"])
     parser.add_argument("out", type=Path)
     parser.add_argument("clip", type=Path)
     parser.add_argument("--model")
     args = parser.parse_args()
-    report = {"cli": cli, "api": api, "web": web}[args.surface](args.out, args.clip, args.model)
+    report = {"cli": cli, "api": api, "web": web, "live": live}[args.surface](args.out, args.clip, args.model)
     print(json.dumps(report))
 
 

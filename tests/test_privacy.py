@@ -79,7 +79,8 @@ def test_the_connection_check_catches_an_outside_address():
 def test_strace_sees_a_connection_attempt(tmp_path):
     """The same strace command line as the probe logs a real connect(), so an empty log means none."""
     log = tmp_path / "probe.strace"
-    code = "import socket; s = socket.socket(); s.settimeout(0.2)\ntry: s.connect(('192.0.2.1', 9))\nexcept OSError: pass"
+    code = ("import socket; s = socket.socket(); s.settimeout(0.2)\n"
+            "try: s.connect(('192.0.2.1', 9))\nexcept OSError: pass")
     subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect,sendto", "-o", str(log), sys.executable, "-c", code],
                    check=True, timeout=60)
     assert any("192.0.2.1" in line for line in outside_connections(log.read_text()))
@@ -132,6 +133,22 @@ def test_web_session_with_no_network_connects_nowhere(clip, tmp_path):
     report = run_isolated("web", tmp_path, row["path"])
     assert error_rate(row["text"], report["text"]) < 0.1
     assert report["outside"] == []
+
+
+@isolated
+@pytest.mark.slow
+def test_live_page_with_no_network_connects_nowhere_and_keeps_nothing(clip, tmp_path):
+    """Live captions from the browser's microphone (Chromium's fake one playing a clip) over the Realtime
+    WebSocket: the server connects nowhere, the page contacts only this machine, and nothing reaches the disk."""
+    from tests.test_web_browser import CHROMEDRIVER, CHROMIUM
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    row = clip("jfk")
+    report = run_isolated("live", tmp_path, row["path"])
+    assert error_rate(row["text"], report["text"]) < 0.1
+    assert report["outside"] == [] and report["hosts"] == ["127.0.0.1"]
+    assert report["files"] == []
 
 
 # --- temporary data ---------------------------------------------------------------------------------------------
