@@ -81,6 +81,7 @@ def test_ctrl_c_stops_and_keeps_what_was_said_so_far(clip, tmp_path):
 @pytest.mark.parametrize("device, says", [
     ("alsa:nonexistent", "input device alsa:nonexistent cannot be opened: cannot open audio device nonexistent"),
     ("nosuch:device", "input device nosuch:device: no input format 'nosuch'"),
+    ("default", "input device default: write it as FFmpeg names it, FORMAT:NAME"),
 ])
 def test_a_device_that_cannot_be_opened_is_one_line_and_a_usage_error(device, says):
     if device.startswith("alsa") and "alsa" not in av.formats_available:

@@ -293,10 +293,12 @@ def open_input(device: str, filters: AudioFilters | None = None,
 
 def _open_device(device: str):
     kind, _, name = device.partition(":")
-    if not name or kind not in av.formats_available:
+    if not name:
+        raise HushError(f"input device {device}: write it as FFmpeg names it, FORMAT:NAME, e.g. alsa:default or "
+                        "avfoundation::0")
+    if kind not in av.formats_available:
         known = ", ".join(f for f in CAPTURE_FORMATS if f in av.formats_available)
-        raise HushError(f"input device {device}: no input format '{kind}' in this FFmpeg (it has {known}); write "
-                        "the device as FORMAT:NAME, e.g. alsa:default or avfoundation::0")
+        raise HushError(f"input device {device}: no input format '{kind}' in this FFmpeg (it has {known})")
     if kind == "alsa" and Path("/usr/share/alsa/alsa.conf").exists():
         # PyAV's wheels bundle an alsa-lib that looks for its configuration where the wheel was built
         os.environ.setdefault("ALSA_CONFIG_DIR", "/usr/share/alsa")
