@@ -335,7 +335,8 @@ def serve_command(args: argparse.Namespace) -> int:
     _warn_if_public(args.host, args.port, "the API")
     engine = load_engine(args.engine, model=args.model, device=args.device)
     print(f"hushscribe: serving {engine.name} ({engine.model_name}) at http://{args.host}:{args.port}/v1"
-          + (" (API key required)" if args.api_key else ""), file=sys.stderr, flush=True)
+          + (" (API key required)" if args.api_key else "") + f"; live captions at http://{args.host}:{args.port}/live",
+          file=sys.stderr, flush=True)
     server.serve(engine, host=args.host, port=args.port, api_key=args.api_key, max_upload_mb=args.max_upload_mb)
     return 0
 

@@ -126,6 +126,8 @@ def page() -> None:
         fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
         highpass = st.checkbox(f"High-pass filter ({HIGHPASS_HZ:.0f} Hz)")
         normalize = st.checkbox("Normalise loudness")
+        st.caption("Live captions while people speak: start `hushscribe serve` and open "
+                   "[its live page](http://127.0.0.1:8000/live) (or `hushscribe live` in a terminal).")
 
     status = st.empty()
     status.info(f"Loading {choice.name}…")
