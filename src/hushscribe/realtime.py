@@ -105,11 +105,6 @@ class RealtimeSession:
             return [self._event("error", error={"type": "invalid_request_error", "code": exc.code,
                                                 "message": exc.message, "param": exc.param, "event_id": client_id})]
 
-    def finish(self) -> list[dict]:
-        """The connection is closing: nothing more is heard (the open utterance is dropped, as OpenAI does)."""
-        self._reset()
-        return []
-
     def session(self) -> dict:
         return {"id": self.id, "object": "realtime.transcription_session", "type": "transcription",
                 "audio": {"input": {

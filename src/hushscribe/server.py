@@ -194,10 +194,8 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
                     event = None
                 for answer in await loop.run_in_executor(live_threads, session.handle, event):
                     await websocket.send_json(answer)
-        except WebSocketDisconnect:  # gone while we answered
+        except WebSocketDisconnect:  # gone while we answered; what it was saying goes with it, as OpenAI's does
             pass
-        finally:
-            session.finish()
 
     @app.get("/live")
     @app.get("/live/{name}")
