@@ -74,8 +74,10 @@ def test_ctrl_c_stops_and_keeps_what_was_said_so_far(clip, tmp_path):
     assert stdout.startswith("[00:00:00] And so my fellow")
     data = written(tmp_path / "out")
     assert 3 < data["duration"] < row["duration_s"]  # stopped part of the way into the first time through
-    said = data["text"].split()
-    assert len(said) >= 5 and error_rate(" ".join(row["text"].split()[:len(said)]), data["text"]) <= 0.15, data
+    # what was said before the stop is all there: every utterance but the last, which Ctrl+C may cut mid-word
+    assert len(data["segments"]) >= 2 and data["segments"][-1]["text"], data
+    said = " ".join(segment["text"] for segment in data["segments"][:-1])
+    assert len(said.split()) >= 4 and error_rate(" ".join(row["text"].split()[:len(said.split())]), said) <= 0.15, data
 
 
 @pytest.mark.parametrize("device, says", [
