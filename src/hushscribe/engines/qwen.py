@@ -39,6 +39,9 @@ TOKENS_BASE = 24
 SEQUENCE_OVERHEAD_BYTES = 48 << 20
 MAX_BATCH = 128
 CACHE_STEP = 256  # KV cache lengths are rounded up to this, so nearby lengths share a captured graph
+# Captured decode graphs are kept, one per batch-size bucket, while their KV caches fit in this share of the GPU's
+# memory (and two always): live captions send batches of every size in turn, and a capture costs 1-1.5 s.
+GRAPH_MEMORY_SHARE = 0.25
 
 
 class QwenEngine:
@@ -77,12 +80,19 @@ class QwenEngine:
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
-        # On CUDA the decode step is a CUDA graph per batch-size bucket (at most two kept: each holds a
-        # KV cache). With `compile`, the step is fused by torch.compile once that pays (FusePolicy).
+        # On CUDA the decode step is a CUDA graph per batch-size bucket, each holding a KV cache for a 30 s
+        # segment (GRAPH_MEMORY_SHARE). With `compile`, the step is fused by torch.compile once that pays (FusePolicy).
         self.use_graphs = self.device.type == "cuda"
+        if self.use_graphs:
+            # cuDNN's attention builds a plan for every new sequence length (measured on an H200: the encoder
+            # took 0.16-0.76 s on a length it had not seen, 0.015 s on one it had), and segments, live ones most
+            # of all, are a new length nearly every time; the flash and memory-efficient kernels have no such cost
+            torch.backends.cuda.enable_cudnn_sdp(False)
         self.fused = False
         self._fuse_policy = FusePolicy(self._compile_key()) if compile and self.use_graphs else None
         self._steps: dict[int, StepGraph] = {}
+        self._full_cache_len = 0  # on a GPU, set by the warm-up
+        self._memory_bytes = torch.cuda.get_device_properties(self.device).total_memory if self.use_graphs else 0
         if self.use_graphs:
             self._warm_up()
 
@@ -173,10 +183,12 @@ class QwenEngine:
         step = self._steps.get(size)
         if step is None or step.cache_len < cache_len:
             self._steps.pop(size, None)
-            while len(self._steps) >= 2:  # free the oldest bucket's cache before taking more memory
-                self._steps.pop(next(iter(self._steps)))
+            cache_len = CACHE_STEP * math.ceil(max(cache_len, self._full_cache_len) / CACHE_STEP)
+            budget = GRAPH_MEMORY_SHARE * self._memory_bytes
+            while len(self._steps) >= 2 and self._cache_bytes(size, cache_len) + sum(
+                    self._cache_bytes(s.batch, s.cache_len) for s in self._steps.values()) > budget:
+                self._steps.pop(next(iter(self._steps)))  # the oldest bucket's cache goes before we take more
             self._release_memory()
-            cache_len = CACHE_STEP * math.ceil(cache_len / CACHE_STEP)
             step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
                              self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs, fuse=self.fused)
             self._steps[size] = step
@@ -190,6 +202,11 @@ class QwenEngine:
         language, text = parse_output(raw, forced)
         flags = [] if finished else [FLAG_TOKEN_CAP]  # the surfaces say so, with the segment's time
         return Recognition(text=text, language=language, flags=flags)
+
+    def _cache_bytes(self, batch: int, cache_len: int) -> int:
+        text = self.model.config.text_config
+        return 2 * text.num_hidden_layers * text.num_key_value_heads * text.head_dim * self.dtype.itemsize * batch \
+            * cache_len
 
     def _auto_batch_size(self) -> int:
         if self.device.type != "cuda":
@@ -212,7 +229,8 @@ class QwenEngine:
         inputs = self.inputs([np.zeros(SAMPLE_RATE * 30, np.float32)], RecognitionOptions(language="en"))
         with torch.inference_mode():
             embeds = self._embeddings(inputs)
-            self._step_graph(bucket(1), embeds.shape[1] + max_new_tokens(30.0))
+            self._full_cache_len = embeds.shape[1] + max_new_tokens(30.0)  # every graph's cache holds this much
+            self._step_graph(bucket(1), self._full_cache_len)
 
     def _compile_key(self) -> str:
         import torch
