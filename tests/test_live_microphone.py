@@ -118,3 +118,8 @@ def test_windows_has_no_default_input_so_it_asks_for_mic(monkeypatch, capsys):
 def test_formats_without_an_output_folder_are_refused_before_listening(capsys):
     assert main(["live", "-f", "srt"]) == EXIT_USAGE
     assert "-f/--formats needs -o DIR" in capsys.readouterr().err
+
+
+def test_speakers_are_refused_rather_than_ignored(capsys):
+    assert main(["live", "--speakers", "auto"]) == EXIT_USAGE
+    assert "live captions do not label speakers" in capsys.readouterr().err

@@ -246,6 +246,9 @@ def live_command(args: argparse.Namespace) -> int:
         raise HushError("give INPUT (a recording to play) or --mic (a device to listen to), not both")
     if args.formats and not args.output_dir:
         raise HushError("-f/--formats needs -o DIR, the folder to write the transcript to")
+    if options.speakers:
+        raise HushError("live captions do not label speakers; save the transcript with -o and transcribe the "
+                        "recording with --speakers afterwards")
     if args.input:
         job, source = Job(args.input, args.output_dir), args.input.name
         targets = _targets(job, output)  # before the recording plays, not after
