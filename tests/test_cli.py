@@ -116,8 +116,8 @@ def test_bad_files_are_reported_and_the_rest_still_transcribed(tmp_path, clip, c
 
 
 def test_usage_errors_are_one_line(tmp_path, clip):
-    result = run_cli("transcribe", str(clip("jfk")["path"]), "-f", "docx")
-    assert result.returncode == 2 and "unknown format docx" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("transcribe", str(clip("jfk")["path"]), "-f", "odt")
+    assert result.returncode == 2 and "unknown format odt" in result.stderr and "Traceback" not in result.stderr
     result = run_cli("transcribe", str(clip("jfk")["path"]), "-l", "klingon")
     assert result.returncode == 2 and "unknown language" in result.stderr and "Traceback" not in result.stderr
 

@@ -284,14 +284,58 @@ def test_md_lines_never_turn_into_markup():
 
 def test_unknown_format_names_the_valid_ones():
     with pytest.raises(HushError) as caught:
-        render(english(), "docx")
+        render(english(), "odt")
     assert all(fmt in str(caught.value) for fmt in FORMATS)
 
 
 def test_every_format_renders():
     for fmt in FORMATS:
         text = render(english(), fmt)
+        if fmt == "docx":
+            text = "\n".join(p.text for p in read_docx(text).paragraphs) + "\n"
         assert "After a pause." in text and text.endswith("\n") and not text.endswith("\n\n"), fmt
+
+
+def read_docx(data: bytes):
+    import io
+
+    import docx
+
+    return docx.Document(io.BytesIO(data))
+
+
+def test_docx_has_title_about_stamped_paragraphs_and_speaker_turns(tmp_path):
+    from hushscribe.formats import write
+
+    transcript = english()
+    transcript.segments[0].speaker = transcript.segments[1].speaker = "S1"
+    transcript.segments[2].speaker = "S2"
+    transcript.speakers = {"S1": "Ana", "S2": "Speaker 2"}
+    path = write(transcript, "docx", tmp_path / "meeting.docx")
+    document = read_docx(path.read_bytes())
+    title, about, *body = [(p.style.name, p.text) for p in document.paragraphs]
+    assert title == ("Title", "meeting.wav")
+    assert "Duration 0:00:14" in about[1] and "language en" in about[1] and "speakers: Ana, Speaker 2" in about[1]
+    assert "transcribed" in about[1] and "whisper / small" in about[1]
+    assert body == [("Heading 2", "Ana"), ("Normal", "[00:00:00] Hello world. This is a test."),
+                    ("Heading 2", "Speaker 2"), ("Normal", "[00:00:10] After a pause.")]
+    assert document.core_properties.author == "hushscribe" and document.core_properties.last_modified_by == "hushscribe"
+    unstamped = read_docx(render(english(), "docx", UNSTAMPED))
+    assert [p.text for p in unstamped.paragraphs][2:] == ["Hello world. This is a test.", "After a pause."]
+
+
+def test_docx_sets_a_cjk_font_for_chinese_and_a_traditional_one_for_traditional_text():
+    from docx.oxml.ns import qn
+
+    def east_asian(transcript) -> str:
+        style = read_docx(render(transcript, "docx")).styles["Normal"]
+        return style.element.rPr.rFonts.get(qn("w:eastAsia"))
+
+    assert east_asian(chinese()) == "Microsoft YaHei"
+    traditional = chinese()
+    traditional.segments[0].text, traditional.language = "你們好，這是廣東話。", "yue"
+    assert east_asian(traditional) == "Microsoft JhengHei"
+    assert "你好，世界。" in [p.text for p in read_docx(render(chinese(), "docx")).paragraphs][2]
 
 
 def test_write_is_atomic_and_leaves_no_temp_file(tmp_path):

@@ -3,6 +3,7 @@ and called with the official `openai` client."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 openai = pytest.importorskip("openai", reason="the server tests use the official openai client")
 pytest.importorskip("fastapi", reason="the server needs pip install 'hushscribe[server]'")
 
+from hushscribe import formats  # noqa: E402
 from hushscribe.scoring import error_rate  # noqa: E402
 
 from .bad_inputs import encode  # noqa: E402
@@ -111,6 +113,13 @@ def test_every_response_format(client, clip):
             assert body.startswith("start\tend\tspeaker\ttext\n0\t") and "country" in body
         elif fmt == "hushscribe_json":
             assert json.loads(body)["segments"][0]["language"] == "en"
+    with open(row["path"], "rb") as f:  # a Word document, as itself
+        raw = client.audio.transcriptions.with_raw_response.create(model="whisper-1", file=f, response_format="docx")
+    assert raw.headers["content-type"] == formats.REGISTRY["docx"].mime
+    import docx
+
+    document = docx.Document(io.BytesIO(raw.http_response.content))
+    assert document.paragraphs[0].text == row["path"].name and text in document.paragraphs[2].text
 
 
 def test_prompt_and_language_are_used(client, clip):

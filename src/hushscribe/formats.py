@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -341,6 +342,62 @@ def _render_md(transcript: Transcript, how: OutputOptions) -> str:
     return "\n\n".join([f"# {title}", about, *body]) + "\n"
 
 
+# Word's East Asian font for each language written in CJK (Word falls back to what the machine has); Traditional
+# Chinese (and Cantonese, written in it) gets its own, since a Simplified font lacks or misdraws its characters.
+CJK_FONTS = {"zh": "Microsoft YaHei", "yue": "Microsoft JhengHei", "ja": "Yu Gothic", "ko": "Malgun Gothic"}
+TRADITIONAL_FONT = "Microsoft JhengHei"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _render_docx(transcript: Transcript, how: OutputOptions) -> bytes:
+    """A Word document: the file name as its title, a line of what it is (duration, language, speakers, date), then
+    the paragraphs of the txt output, each speaker's turn under their name, `[HH:MM:SS]` stamps in grey."""
+    from datetime import date
+
+    import docx
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, RGBColor
+
+    document = docx.Document()
+    east_asian = TRADITIONAL_FONT if _traditional(transcript.text) else CJK_FONTS.get(transcript.language or "",
+                                                                                       CJK_FONTS["zh"])
+    for style in ("Normal", "Title", "Heading 2"):
+        document.styles[style].element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), east_asian)
+    properties = document.core_properties  # nothing about this machine or its user
+    properties.title, properties.author, properties.last_modified_by = transcript.source, "hushscribe", "hushscribe"
+    properties.comments = ""
+    document.add_heading(Path(transcript.source).name or transcript.source, level=0)
+    names = [transcript.speaker_name(s) for s in dict.fromkeys(p.speaker for p in transcript.segments if p.speaker)]
+    about = " · ".join(part for part in (
+        f"Duration {format_duration(transcript.duration)}",
+        f"language {transcript.language}" if transcript.language else "",
+        f"speakers: {', '.join(names)}" if names else "",
+        f"transcribed {date.today().isoformat()} by hushscribe"
+        + (f" ({' / '.join(p for p in (transcript.engine, transcript.model) if p)})" if transcript.engine else ""),
+    ) if part)
+    document.add_paragraph(about).runs[0].font.color.rgb = RGBColor(0x59, 0x59, 0x66)
+    speaker = None
+    for p in paragraphs(transcript.segments, transcript.language):
+        if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
+            document.add_heading(transcript.speaker_name(p.speaker), level=2)
+        speaker = p.speaker
+        paragraph = document.add_paragraph()
+        if how.timestamps:
+            stamp = paragraph.add_run(f"[{format_timestamp(p.start, millis=False)}] ")
+            stamp.font.color.rgb, stamp.font.size = RGBColor(0x80, 0x80, 0x8C), Pt(9)
+        paragraph.add_run(p.text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _traditional(text: str) -> bool:
+    """Whether Chinese text is written in Traditional characters (it changes when made Simplified)."""
+    from hushscribe.text import convert_script
+
+    return bool(re.search("[\u4e00-\u9fff]", text)) and convert_script(text, "zh", "simplified") != text
+
+
 def _render_verbose_json(transcript: Transcript, how: OutputOptions) -> str:
     """OpenAI's verbose_json: the language as a lower-case English name, segments and/or words as asked."""
     from hushscribe.languages import LANGUAGE_NAMES
@@ -367,7 +424,7 @@ class Format:
     name: str
     extension: str  # of the file written
     mime: str
-    render: Callable[[Transcript, OutputOptions], str]
+    render: Callable[[Transcript, OutputOptions], str | bytes]  # bytes for a binary format (docx)
     file: bool = True  # offered as an output file; False: only an API response
 
 
@@ -379,12 +436,13 @@ REGISTRY = {f.name: f for f in (
     Format("json", "json", "application/json", _render_json),
     Format("md", "md", "text/markdown", _render_md),
     Format("tsv", "tsv", "text/tab-separated-values", _render_tsv),
+    Format("docx", "docx", DOCX_MIME, _render_docx),
     Format("verbose_json", "json", "application/json", _render_verbose_json, file=False),
 )}
 FORMATS = tuple(name for name, f in REGISTRY.items() if f.file)  # the output files
 
 
-def render(transcript: Transcript, fmt: str, output: OutputOptions = OutputOptions()) -> str:
+def render(transcript: Transcript, fmt: str, output: OutputOptions = OutputOptions()) -> str | bytes:
     """The text of an output file, shaped by `output` (paragraph stamps in txt and md, subtitle lines in srt and
     vtt, what verbose_json carries); json carries every time."""
     found = REGISTRY.get(fmt.lower())
@@ -436,8 +494,8 @@ def write(transcript: Transcript, fmt: str, path: Path, output: OutputOptions = 
         raise HushError(f"cannot write {path}: no permission to write in {folder}; choose another output "
                         f"folder") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(text if isinstance(text, bytes) else text.encode())
             out.flush()
             os.fsync(out.fileno())  # the data is on disk before the rename makes it visible
         os.replace(temp, path)

@@ -160,9 +160,11 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         if response_format == "text":
             return PlainTextResponse(transcript.text)
         fmt = formats.REGISTRY[API_FORMATS[response_format]]
-        # as OpenAI serves them: JSON as JSON, every text format (srt and vtt among them) as plain UTF-8 text
-        media = fmt.mime if fmt.mime == "application/json" else "text/plain; charset=utf-8"
-        return Response(formats.render(transcript, fmt.name, output), media_type=media)
+        body = formats.render(transcript, fmt.name, output)
+        # as OpenAI serves them: JSON as JSON, every text format (srt and vtt among them) as plain UTF-8 text; a
+        # binary one (docx) as itself
+        as_is = isinstance(body, bytes) or fmt.mime == "application/json"
+        return Response(body, media_type=fmt.mime if as_is else "text/plain; charset=utf-8")
 
     live_threads = ThreadPoolExecutor(max_workers=MAX_LIVE_STREAMS, thread_name_prefix="hushscribe-live")
 
