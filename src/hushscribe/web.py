@@ -68,11 +68,11 @@ def editable_text(transcript: Transcript) -> str:
     return "\n".join(s.text for s in transcript.segments)
 
 
-def downloads(transcript: Transcript, output: OutputOptions) -> dict[str, str]:
+def downloads(transcript: Transcript, output: OutputOptions) -> dict[str, str | bytes]:
     return {fmt: render(transcript, fmt, output) for fmt in FORMATS}
 
 
-def zip_of(files: dict[str, str]) -> bytes:
+def zip_of(files: dict[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
