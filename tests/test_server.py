@@ -199,7 +199,7 @@ def test_bad_requests_get_openai_shaped_errors_and_the_server_goes_on(client, wh
             model="whisper-1", file=("big.wav", b"\0" * ((LIMIT_MB + 1) << 20))), 413, "file"),
         "model": (lambda: client.audio.transcriptions.create(model="gpt-9", file=("a.wav", b"RIFF")), 404, "model"),
         "format": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
-                                                              response_format="docx"), 400, "response_format"),
+                                                              response_format="odt"), 400, "response_format"),
         "language": (lambda: client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"),
                                                                 language="klingon"), 400, "language"),
         "translation": (lambda: client.audio.translations.create(model="whisper-1", file=("a.wav", b"RIFF")), 400,
