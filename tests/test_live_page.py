@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import av
 import numpy as np
 import pytest
 
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.scoring import error_rate
 
+from .bad_inputs import write_wav
 from .test_web_browser import CHROMEDRIVER, CHROMIUM, start_browser
 
 pytestmark = [
@@ -31,12 +31,7 @@ def microphone_wav(clip: Path, folder: Path) -> tuple[Path, float]:
     silence = np.zeros(SAMPLE_RATE, np.float32)
     audio = np.concatenate([silence, decode(clip), silence, silence])
     path = folder / "microphone.wav"
-    with av.open(str(path), "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray((audio * 32767).astype("<i2").reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
+    write_wav(path, audio)
     return path, len(audio) / SAMPLE_RATE
 
 

@@ -324,6 +324,15 @@ def _md_heading(text: str) -> str:
     return text.replace("<", "\\<").replace("#", "\\#")
 
 
+def _turns(transcript: Transcript):
+    """The paragraphs of a transcript, each with its speaker's name where a turn begins (the name once, over all
+    the paragraphs of the turn), else None."""
+    speaker = None
+    for p in paragraphs(transcript.segments, transcript.language):
+        yield (transcript.speaker_name(p.speaker) if p.speaker and p.speaker != speaker else None), p
+        speaker = p.speaker
+
+
 def _render_md(transcript: Transcript, how: OutputOptions) -> str:
     title = _md_heading(Path(transcript.source).name or transcript.source)
     about = " · ".join(part for part in (
@@ -332,11 +341,9 @@ def _render_md(transcript: Transcript, how: OutputOptions) -> str:
         " / ".join(part for part in (transcript.engine, transcript.model) if part),
     ) if part)
     body = []
-    speaker = None
-    for p in paragraphs(transcript.segments, transcript.language):
-        if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
-            body.append(f"### {_md_heading(transcript.speaker_name(p.speaker))}")
-        speaker = p.speaker
+    for name, p in _turns(transcript):
+        if name:
+            body.append(f"### {_md_heading(name)}")
         body.append((f"**[{format_timestamp(p.start, millis=False)}]** " if how.timestamps else "")
                     + _md_plain(p.text))
     return "\n\n".join([f"# {title}", about, *body]) + "\n"
@@ -376,11 +383,9 @@ def _render_docx(transcript: Transcript, how: OutputOptions) -> bytes:
         + (f" ({' / '.join(p for p in (transcript.engine, transcript.model) if p)})" if transcript.engine else ""),
     ) if part)
     document.add_paragraph(about).runs[0].font.color.rgb = RGBColor(0x59, 0x59, 0x66)
-    speaker = None
-    for p in paragraphs(transcript.segments, transcript.language):
-        if p.speaker and p.speaker != speaker:  # a turn: the speaker's name once, over all its paragraphs
-            document.add_heading(transcript.speaker_name(p.speaker), level=2)
-        speaker = p.speaker
+    for name, p in _turns(transcript):
+        if name:
+            document.add_heading(name, level=2)
         paragraph = document.add_paragraph()
         if how.timestamps:
             stamp = paragraph.add_run(f"[{format_timestamp(p.start, millis=False)}] ")

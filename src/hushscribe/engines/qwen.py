@@ -204,6 +204,7 @@ class QwenEngine:
         return Recognition(text=text, language=language, flags=flags)
 
     def _cache_bytes(self, batch: int, cache_len: int) -> int:
+        """The KV cache's size for `batch` sequences of `cache_len` tokens."""
         text = self.model.config.text_config
         return 2 * text.num_hidden_layers * text.num_key_value_heads * text.head_dim * self.dtype.itemsize * batch \
             * cache_len
@@ -214,10 +215,8 @@ class QwenEngine:
         import torch
 
         free, _ = torch.cuda.mem_get_info(self.device)
-        text = self.model.config.text_config
-        kv_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * text.head_dim * self.dtype.itemsize
         tokens = 390 + 64 + max_new_tokens(30.0)  # a 30 s segment: audio tokens + prompt + budget
-        per_sequence = kv_per_token * tokens + SEQUENCE_OVERHEAD_BYTES
+        per_sequence = self._cache_bytes(1, tokens) + SEQUENCE_OVERHEAD_BYTES
         fits = int(min(MAX_BATCH, free * 0.6 // per_sequence))
         return max([b for b in BUCKETS if b <= fits], default=1)  # batches are padded up to a bucket
 
