@@ -95,3 +95,13 @@ def tiny_qwen(tmp_path_factory) -> Path:
     from .qwen_checkpoint import build_checkpoint
 
     return build_checkpoint(tmp_path_factory.mktemp("tiny-qwen"))
+
+
+@pytest.fixture(scope="session")
+def tiny_aligner(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-ForcedAligner checkpoint folder, built once per run (tests/qwen_checkpoint.py)."""
+    pytest.importorskip("torch", reason=QWEN_MISSING)
+    pytest.importorskip("transformers", reason=QWEN_MISSING)
+    from .qwen_checkpoint import build_aligner
+
+    return build_aligner(tmp_path_factory.mktemp("tiny-aligner"))

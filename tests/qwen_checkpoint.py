@@ -6,6 +6,7 @@ layout. The special token ids are config fields, so the tiny vocabulary works wi
 `tiny` for CPU tests, `1.7b` / `0.6b` for the true-size architectures (random bf16 weights) on a GPU.
 
     python tests/qwen_checkpoint.py OUT_DIR [--size tiny|0.6b|1.7b]
+    python tests/qwen_checkpoint.py OUT_DIR --aligner [--size tiny|0.6b]   (Qwen3-ForcedAligner)
 """
 
 from __future__ import annotations
@@ -146,44 +147,86 @@ SIZES = {
 }
 
 
-def build_checkpoint(folder: Path, size: str = "tiny", *, seed: int = 0, max_new_tokens: int = 32) -> Path:
-    """Save a random Qwen3-ASR of `size` with tokenizer and processor into `folder`."""
-    import torch
-    from transformers import (GenerationConfig, Qwen3ASRConfig, Qwen3ASRFeatureExtractor,
-                              Qwen3ASRForConditionalGeneration, Qwen3ASRProcessor)
+# Qwen3-ForcedAligner-0.6B: the 1.7B model's audio encoder (24 layers, 1024 wide) before the 0.6B text decoder,
+# and a 5000-class head (80 ms bins) in place of the vocabulary.
+ALIGNER_SIZES = {
+    "tiny": SIZES["tiny"],
+    "0.6b": dict(audio=SIZES["1.7b"]["audio"], text=SIZES["0.6b"]["text"], vocab_size=151936),
+}
+TIMESTAMP_CLASSES = 5000
+# The aligner's input, as the official package writes it (no chat turns): the audio, then each word followed by
+# two <timestamp> slots, whose classes are the word's start and end bins.
+ALIGNER_TEMPLATE = (
+    "{%- for message in messages -%}{%- for part in message.content -%}"
+    "{%- if part.type == 'text' -%}{{- part.text + '<timestamp><timestamp>' -}}"
+    "{%- else -%}{{- '<|audio_start|><|audio_pad|><|audio_end|>' -}}{%- endif -%}"
+    "{%- endfor -%}{%- endfor -%}"
+)
 
-    spec = SIZES[size]
-    tok = build_tokenizer()
+
+def _config(tok, spec: dict, tied: bool, **extra):
+    from transformers import Qwen3ASRConfig
+
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS + NON_SPECIAL_ADDED}
     vocab_size = spec["vocab_size"] or ((len(tok) + 63) // 64) * 64
     hidden = spec["text"]["hidden_size"]
-    stop = [ids["<|endoftext|>"], ids["<|im_end|>"]]
-    config = Qwen3ASRConfig(
+    return Qwen3ASRConfig(
         audio_config=dict(model_type="qwen3_asr_encoder", num_mel_bins=128, output_dim=hidden, n_window=50,
                           n_window_infer=800, max_position_embeddings=13, **spec["audio"]),
         text_config=dict(model_type="qwen3", vocab_size=vocab_size, max_position_embeddings=65536,
-                         tie_word_embeddings=size != "tiny", bos_token_id=None, eos_token_id=ids["<|im_end|>"],
+                         tie_word_embeddings=tied, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
                          pad_token_id=ids["<|endoftext|>"], **spec["text"]),
         audio_token_id=ids["<|audio_pad|>"],
         timestamp_token_id=ids["<timestamp>"],
         pad_token_id=ids["<|endoftext|>"],
-        eos_token_id=stop,
-        tie_word_embeddings=size != "tiny",
+        eos_token_id=[ids["<|endoftext|>"], ids["<|im_end|>"]],
+        tie_word_embeddings=tied,
+        **extra,
     )
+
+
+def _save(model, tok, folder: Path, chat_template: str) -> Path:
+    from transformers import Qwen3ASRFeatureExtractor, Qwen3ASRProcessor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor = Qwen3ASRProcessor(feature_extractor=Qwen3ASRFeatureExtractor(), tokenizer=tok,
+                                  chat_template=chat_template)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_checkpoint(folder: Path, size: str = "tiny", *, seed: int = 0, max_new_tokens: int = 32) -> Path:
+    """Save a random Qwen3-ASR of `size` with tokenizer and processor into `folder`."""
+    import torch
+    from transformers import GenerationConfig, Qwen3ASRForConditionalGeneration
+
+    tok = build_tokenizer()
+    config = _config(tok, SIZES[size], tied=size != "tiny")
     torch.manual_seed(seed)
     dtype = torch.float32 if size == "tiny" else torch.bfloat16
     with torch.device("cpu"):
         model = Qwen3ASRForConditionalGeneration(config).to(dtype).eval()
     if size == "tiny":
         _speak_words(model, tok)
-    model.generation_config = GenerationConfig(eos_token_id=stop, pad_token_id=ids["<|endoftext|>"],
+    model.generation_config = GenerationConfig(eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
                                                do_sample=False, max_new_tokens=max_new_tokens)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    processor = Qwen3ASRProcessor(feature_extractor=Qwen3ASRFeatureExtractor(), tokenizer=tok,
-                                  chat_template=CHAT_TEMPLATE)
-    processor.save_pretrained(folder)
-    return folder
+    return _save(model, tok, folder, CHAT_TEMPLATE)
+
+
+def build_aligner(folder: Path, size: str = "tiny", *, seed: int = 0) -> Path:
+    """Save a random Qwen3-ForcedAligner of `size` (tiny, or the published 0.6b) into `folder`, loadable as
+    the -hf checkpoints are (AutoModelForTokenClassification, AutoProcessor)."""
+    import torch
+    from transformers import Qwen3ASRForTokenClassification
+
+    tok = build_tokenizer()
+    config = _config(tok, ALIGNER_SIZES[size], tied=False, num_labels=TIMESTAMP_CLASSES)
+    torch.manual_seed(seed)
+    dtype = torch.float32 if size == "tiny" else torch.bfloat16
+    with torch.device("cpu"):
+        model = Qwen3ASRForTokenClassification(config).to(dtype).eval()
+    return _save(model, tok, folder, ALIGNER_TEMPLATE)
 
 
 def _speak_words(model, tok) -> None:
@@ -200,8 +243,9 @@ def _speak_words(model, tok) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="build a random Qwen3-ASR checkpoint")
+    parser = argparse.ArgumentParser(description="build a random Qwen3-ASR checkpoint (or its forced aligner)")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--aligner", action="store_true", help="Qwen3-ForcedAligner (sizes tiny, 0.6b)")
     args = parser.parse_args()
-    print(build_checkpoint(args.folder, args.size))
+    print(build_aligner(args.folder, args.size) if args.aligner else build_checkpoint(args.folder, args.size))

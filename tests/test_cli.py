@@ -125,7 +125,7 @@ def test_usage_errors_are_one_line(tmp_path, clip):
 class LoopingEngine:
     """Loops on every segment and stops it at the token cap, as a model with random weights does."""
 
-    name, model_name, batch_size = "looping", "test", 4
+    name, model_name, batch_size, word_timing = "looping", "test", 4, None
 
     def supports_language(self, language):
         return True

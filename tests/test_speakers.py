@@ -147,7 +147,7 @@ def test_silence_has_no_speakers():
 class FixedEngine:
     """Says "wordN" for every 0.5 s of a segment, without word timings (as the Qwen engine)."""
 
-    name, model_name, batch_size = "fixed", "test", 8
+    name, model_name, batch_size, word_timing = "fixed", "test", 8, None
 
     def supports_language(self, language):
         return True
@@ -195,7 +195,7 @@ def test_speakers_off_imports_nothing_and_labels_nothing(clip):
     code = ("import sys, numpy as np; from hushscribe import Transcriber\n"
             "from hushscribe.engines.base import Recognition\n"
             "class Engine:\n"
-            "    name, model_name, batch_size = 'e', 'm', 4\n"
+            "    name, model_name, batch_size, word_timing = 'e', 'm', 4, None\n"
             "    supports_language = lambda self, language: True\n"
             "    language_probabilities = lambda self, segments: [{'en': 1.0} for _ in segments]\n"
             "    recognize = lambda self, segments, options: [Recognition('hi', 'en') for _ in segments]\n"

@@ -15,11 +15,13 @@ from hushscribe.transcript import FLAG_REPETITION, Word
 
 
 class RecordingEngine:
-    """Answers with the segment length, and loops on segments longer than `loop_above_s`; word timings (when
-    asked) every 0.5 s, but only over a segment's first `hears_s` seconds, as Whisper can stop early."""
+    """Answers with a word every 0.5 s and the segment length, and loops on segments longer than `loop_above_s`;
+    word timings (when asked) for those words, but only over a segment's first `hears_s` seconds, as Whisper can
+    stop early."""
 
     name = "recording"
     model_name = "test"
+    word_timing = "recognition"
 
     def __init__(self, batch_size: int = 4, loop_above_s: float = 1e9, hears_s: float = 1e9) -> None:
         self.batch_size = batch_size
@@ -38,8 +40,9 @@ class RecordingEngine:
         out = []
         for s in segments:
             seconds = len(s) / SAMPLE_RATE
-            text = "and again " * 30 if seconds > self.loop_above_s else f"{seconds:.1f} seconds"
             words = [Word(t, t + 0.3, f" {t:.1f}") for t in np.arange(0.0, min(seconds, self.hears_s) - 0.3, 0.5)]
+            heard = "".join(w.text for w in words)  # the words are the text, as Whisper's are
+            text = "and again " * 30 if seconds > self.loop_above_s else f"{heard} ({seconds:.1f} seconds)".strip()
             out.append(Recognition(text=text, language=options.language,
                                    words=words if options.word_timestamps else None))
         return out

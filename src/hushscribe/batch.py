@@ -138,11 +138,11 @@ class LocalRunner:
     shared batches."""
 
     def __init__(self, engine: str, model: str | None, device: str, options, concurrent: int = 1,
-                 compile: bool = True) -> None:
+                 compile: bool = True, aligner: str | None = None) -> None:
         from hushscribe.engines.batching import BatchingEngine
         from hushscribe.transcriber import Transcriber
 
-        self.transcriber = Transcriber(engine, model=model, device=device, compile=compile)
+        self.transcriber = Transcriber(engine, model=model, device=device, compile=compile, aligner=aligner)
         if concurrent > 1:
             self.transcriber = Transcriber(BatchingEngine(self.transcriber.engine))
         self.options = self.transcriber.checked(options)
@@ -194,7 +194,7 @@ class RayRunner:
     each alone, and a file that kills a worker alone twice is reported."""
 
     def __init__(self, address: str, engine: str, model: str | None, device: str, options, compile: bool = True, *,
-                 gpus_per_worker: float | None, cpus_per_worker: float,
+                 aligner: str | None = None, gpus_per_worker: float | None, cpus_per_worker: float,
                  on_worker_lost: Callable[[str], None] | None = None, on_ready: Callable[[], None] | None = None,
                  worker: type = LocalRunner) -> None:
         import ray
@@ -227,7 +227,7 @@ class RayRunner:
                             "with; lower --cpus-per-worker")
         self.worker_class = ray.remote(num_gpus=gpus_per_worker, num_cpus=actor_cpus, max_concurrency=slots)(worker)
         self.prepare = ray.remote(num_cpus=1, num_returns=2, scheduling_strategy="SPREAD")(prepare_file)
-        self.args = (engine, model, device, options, slots, compile)
+        self.args = (engine, model, device, options, slots, compile, aligner)
         self.options = options
         self.run_id = os.urandom(3).hex()  # actor names stay unique when two batches share a cluster
         self.started = 0
@@ -368,7 +368,8 @@ def _cause(exc: Exception) -> str:
 def run_batch(input_dir: Path, out_dir: Path, *, output: OutputOptions, options, engine: str = "auto",
               model: str | None = None, device: str = "auto", ray_address: str | None = None,
               gpus_per_worker: float | None = None, cpus_per_worker: float = 2,
-              compile: bool = True, quiet: bool = False, worker: type = LocalRunner) -> Summary:
+              compile: bool = True, aligner: str | None = None, quiet: bool = False,
+              worker: type = LocalRunner) -> Summary:
     """Transcribe what is left to do under `input_dir`; `worker` is the class that holds the model in
     each worker (this process or a Ray actor): LocalRunner, or one that extends it."""
     from tqdm import tqdm
@@ -406,11 +407,12 @@ def run_batch(input_dir: Path, out_dir: Path, *, output: OutputOptions, options,
     started = time.perf_counter()
     try:
         if ray_address:
-            runner = RayRunner(ray_address, engine, model, device, options, compile, gpus_per_worker=gpus_per_worker,
+            runner = RayRunner(ray_address, engine, model, device, options, compile, aligner=aligner,
+                               gpus_per_worker=gpus_per_worker,
                                cpus_per_worker=cpus_per_worker, on_worker_lost=lost,
                                on_ready=lambda: bar.set_description("transcribing"), worker=worker)
         else:
-            runner = worker(engine, model, device, options, compile=compile)
+            runner = worker(engine, model, device, options, compile=compile, aligner=aligner)
             bar.set_description("transcribing")
     except BaseException:
         bar.close()

@@ -26,7 +26,7 @@ from hushscribe.formats import (
     render,
     write,
 )
-from hushscribe.models import QWEN_MODELS
+from hushscribe.models import DOWNLOADABLE
 from hushscribe.options import (
     OptionError,
     OutputOptions,
@@ -122,14 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
     model_commands.add_parser("list", help="the models hushscribe knows, where they are and their size")
-    d = model_commands.add_parser("download", help="fetch Qwen3-ASR weights (the only command that uses the network)")
-    d.add_argument("name", choices=sorted(QWEN_MODELS), help="which model")
+    d = model_commands.add_parser("download", help="fetch Qwen3-ASR weights or its forced aligner (the only command "
+                                  "that uses the network)")
+    d.add_argument("name", choices=sorted(DOWNLOADABLE), help="which model")
     return parser
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default="auto", help="recognition engine (default: auto)")
     parser.add_argument("--model", help="model name or folder for the engine")
+    parser.add_argument("--aligner", metavar="FOLDER", help="Qwen3-ForcedAligner folder that times Qwen3-ASR's words "
+                        "(default: the one `hushscribe models download qwen3-forcedaligner-0.6b` fetched)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--debug", action="store_true", help="log each segment's text and timing to stderr "
                         "(without it, logs never hold transcript text)")
@@ -149,6 +152,9 @@ def _transcription_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-line-chars", metavar="N",
                         help="characters a subtitle line (srt, vtt) may hold (default 42; about 16 suits Chinese)")
     parser.add_argument("--fix-de", action="store_true", help="repair 的/地/得 in Mandarin text")
+    parser.add_argument("--word-timestamps", action="store_true",
+                        help="time every word: JSON lists the words, subtitles are cut between words, and "
+                             "vtt-words highlights each word as it is said (Qwen3-ASR needs its forced aligner)")
     parser.add_argument("--speakers", default="off", metavar="auto|N|off",
                         help="who spoke when: 'auto' finds how many, N if you know (default: off)")
     parser.add_argument("--highpass", metavar="HZ", help="high-pass filter below HZ (e.g. 80) against rumble")
@@ -202,7 +208,8 @@ def transcribe_command(args: argparse.Namespace) -> int:
     runnable = [job for job in jobs if job.error is None]
     transcriber = None
     if runnable:
-        transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile)
+        transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile,
+                                  aligner=args.aligner)
         options = transcriber.checked(options)
     for job in runnable:
         try:
@@ -229,7 +236,7 @@ def batch_command(args: argparse.Namespace) -> int:
     summary = batch.run_batch(args.input_dir, args.output_dir, output=output, options=options,
                               engine=args.engine, model=args.model, device=args.device, ray_address=args.ray,
                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                              compile=args.compile, quiet=args.quiet)
+                              compile=args.compile, aligner=args.aligner, quiet=args.quiet)
     batch.print_summary(summary)
     return EXIT_FAILED if summary.failed else 0
 
@@ -246,9 +253,10 @@ def live_command(args: argparse.Namespace) -> int:
         raise HushError("give INPUT (a recording to play) or --mic (a device to listen to), not both")
     if args.formats and not args.output_dir:
         raise HushError("-f/--formats needs -o DIR, the folder to write the transcript to")
-    if options.speakers:
-        raise HushError("live captions do not label speakers; save the transcript with -o and transcribe the "
-                        "recording with --speakers afterwards")
+    if options.speakers or options.word_timestamps:
+        flag = "--speakers" if options.speakers else "--word-timestamps"
+        raise HushError(f"live captions do not {'label speakers' if options.speakers else 'time words'}; save the "
+                        f"transcript with -o and transcribe the recording with {flag} afterwards")
     if args.input:
         job, source = Job(args.input, args.output_dir), args.input.name
         targets = _targets(job, output)  # before the recording plays, not after
@@ -336,7 +344,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from hushscribe.engines import load_engine
 
     _warn_if_public(args.host, args.port, "the API")
-    engine = load_engine(args.engine, model=args.model, device=args.device)
+    engine = load_engine(args.engine, model=args.model, device=args.device, aligner=args.aligner)
     print(f"hushscribe: serving {engine.name} ({engine.model_name}) at http://{args.host}:{args.port}/v1"
           + (" (API key required)" if args.api_key else "") + f"; live captions at http://{args.host}:{args.port}/live",
           file=sys.stderr, flush=True)
@@ -377,14 +385,14 @@ def models_command(args: argparse.Namespace) -> int:
     from hushscribe import models
 
     if args.models_command == "download":
-        repo = models.QWEN_MODELS[args.name]
+        repo = models.DOWNLOADABLE[args.name]
         print(f"downloading {repo} from Hugging Face (this command alone uses the network)…", file=sys.stderr)
         print(models.download(args.name))
         return 0
     for info in models.list_models():
         where = str(info.path) if info.path else f"not present: hushscribe models download {info.name}"
         size = f"{info.size / 1e9:.2f} GB" if info.path else "-"
-        print(f"{info.name:16} {info.engine:8} {size:>9}  {where}")
+        print(f"{info.name:24} {info.engine:8} {size:>9}  {where}")
     return 0
 
 
@@ -504,14 +512,16 @@ def _make_output_dir(job: Job) -> None:
 # The flag that sets each option parse() names, for error messages.
 FLAGS = {"language": "--language", "script": "--script", "context": "--context", "fix_de": "--fix-de",
          "speakers": "--speakers", "highpass": "--highpass", "normalize": "--normalize", "formats": "--formats",
-         "timestamps": "--timestamps", "overwrite": "--overwrite", "max_line_chars": "--max-line-chars"}
+         "timestamps": "--timestamps", "overwrite": "--overwrite", "max_line_chars": "--max-line-chars",
+         "word_timestamps": "--word-timestamps"}
 
 
 def _options(args: argparse.Namespace) -> tuple[TranscribeOptions, OutputOptions]:
     """The options a transcribe or batch command line sets; HushError naming the flag for a bad value."""
     try:
         options = parse(language=args.language, script=args.script, context=args.context, fix_de=args.fix_de,
-                        speakers=args.speakers, highpass=args.highpass, normalize=args.normalize)
+                        speakers=args.speakers, highpass=args.highpass, normalize=args.normalize,
+                        word_timestamps=args.word_timestamps)
         output = parse_output(formats=args.formats, timestamps=args.timestamps, max_line_chars=args.max_line_chars,
                               overwrite=getattr(args, "overwrite", False))
     except OptionError as exc:

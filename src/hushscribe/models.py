@@ -101,6 +101,9 @@ QWEN_MODELS = {
     "qwen3-asr-0.6b": "Qwen/Qwen3-ASR-0.6B-hf",
 }
 DEFAULT_QWEN = "qwen3-asr-1.7b"
+# The forced aligner that times the words of Qwen3-ASR transcripts (not a recognition model).
+ALIGNER_MODELS = {"qwen3-forcedaligner-0.6b": "Qwen/Qwen3-ForcedAligner-0.6B-hf"}
+DOWNLOADABLE = {**QWEN_MODELS, **ALIGNER_MODELS}
 
 
 def qwen_repo(name: str) -> str | None:
@@ -122,6 +125,18 @@ def cached_snapshot(repo: str) -> Path | None:
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         return None
     return folder if (folder / "config.json").exists() else None
+
+
+def resolve_aligner(aligner: str | Path | None) -> Path | None:
+    """The folder of the forced aligner: a path as given (HushError if it is not a model folder), else the cached
+    download; None when none was given and none is cached (words then cannot be timed with Qwen3-ASR)."""
+    if aligner:
+        path = Path(aligner).expanduser()
+        if not (path / "config.json").exists():
+            raise HushError(f"{path} is not a Qwen3-ForcedAligner folder (no config.json); fetch the aligner with "
+                            "`hushscribe models download qwen3-forcedaligner-0.6b` or give the folder you have")
+        return path
+    return cached_snapshot(ALIGNER_MODELS["qwen3-forcedaligner-0.6b"])
 
 
 def resolve_qwen(model: str | Path | None) -> Path:
@@ -169,19 +184,20 @@ def list_models() -> list[ModelInfo]:
         rows.append(ModelInfo(EMBEDDED_WHISPER.name, "whisper", folder, folder_size(folder)))
     except HushError:
         rows.append(ModelInfo(EMBEDDED_WHISPER.name, "whisper", None, 0))
-    for short, repo in QWEN_MODELS.items():
+    for short, repo in DOWNLOADABLE.items():
         folder = cached_snapshot(repo)
         # the cache holds symlinks into blobs/; count the files they point at
         size = sum(p.resolve().stat().st_size for p in folder.rglob("*") if p.is_file()) if folder else 0
-        rows.append(ModelInfo(short, "qwen", folder, size))
+        rows.append(ModelInfo(short, "aligner" if short in ALIGNER_MODELS else "qwen", folder, size))
     return rows
 
 
 def download(name: str) -> Path:
-    """Fetch Qwen3-ASR weights into the Hugging Face cache: the one place hushscribe uses the network."""
-    repo = qwen_repo(name)
+    """Fetch Qwen3-ASR (or aligner) weights into the Hugging Face cache: the one place hushscribe uses the
+    network."""
+    repo = DOWNLOADABLE.get(name.strip().lower())
     if repo is None:
-        raise HushError(f"unknown model '{name}'; downloadable: {', '.join(QWEN_MODELS)}")
+        raise HushError(f"unknown model '{name}'; downloadable: {', '.join(DOWNLOADABLE)}")
     import huggingface_hub
     from huggingface_hub import constants
 

@@ -38,7 +38,8 @@ API_FORMATS = {("hushscribe_json" if name == "json" else name): name for name in
 RESPONSE_FORMATS = ("json", "text", *API_FORMATS)
 # The form field that sets each option options.parse() names (the API's own names where OpenAI has one).
 PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "script": "script",
-          "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize", "max_line_chars": "max_line_chars"}
+          "fix_de": "fix_de", "highpass": "highpass", "normalize": "normalize", "max_line_chars": "max_line_chars",
+          "word_timestamps": "timestamp_granularities[]"}
 # what tools send by default, for files and for live audio
 OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe",
                         "gpt-live-transcribe", "gpt-realtime-whisper")
@@ -140,7 +141,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
             options = transcriber.checked(parse(
                 language=language, context=prompt, speakers=speakers, script=script, fix_de=fix_de,
                 highpass=highpass, normalize=normalize,
-                word_timestamps="word" in granularities and response_format == "verbose_json"))
+                word_timestamps="word" in granularities))  # verbose_json lists the words; srt and vtt cut at them
             output = parse_output(max_line_chars=max_line_chars)
         except OptionError as exc:
             raise ApiError(400, str(exc), param=PARAMS[exc.option]) from None

@@ -23,6 +23,7 @@ from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
 from hushscribe.errors import HushError
 from hushscribe.options import OptionError, TranscribeOptions, checked_speakers  # noqa: F401 (re-exported)
 from hushscribe.transcript import FLAG_REPETITION, Segment, Transcript, Word, languages_by_time
+from hushscribe.words import retexted, tidied
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,9 @@ class Transcriber:
     """Holds one loaded engine; transcribe as many sources with it as you like."""
 
     def __init__(self, engine: str | Engine = "auto", *, model: str | None = None, device: str = "auto",
-                 compile: bool = True) -> None:
+                 compile: bool = True, aligner: str | None = None) -> None:
         if isinstance(engine, str):
-            engine = load_engine(engine, model=model, device=device, compile=compile)
+            engine = load_engine(engine, model=model, device=device, compile=compile, aligner=aligner)
         self.engine: Engine = engine
 
     def transcribe(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
@@ -51,6 +52,10 @@ class Transcriber:
         if options.language and not self.engine.supports_language(options.language):
             raise OptionError("language", f"the {self.engine.name} engine does not know the language "
                                           f"'{options.language}'")
+        if options.word_timestamps and not getattr(self.engine, "word_timing", None):
+            raise OptionError("word_timestamps", "word timings with Qwen3-ASR need its forced aligner: fetch it "
+                                                 "once with `hushscribe models download qwen3-forcedaligner-0.6b`, "
+                                                 "or give the folder of one you have with --aligner")
         return options
 
     def stream(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
@@ -264,14 +269,30 @@ class _Window:
             chosen = [i for i, (_, lang) in enumerate(units) if lang == language]
             segments = self._recognise_batch([units[i][0] for i in chosen], self._options(language), retry=True)
             found.update(zip(chosen, segments))
-        return [found[i] for i in range(len(units))]
+        segments = [found[i] for i in range(len(units))]
+        return self._aligned(segments) if self._words_wanted and self.stream.engine.word_timing == "aligner" \
+            else segments
+
+    @property
+    def _words_wanted(self) -> bool:
+        options = self.stream.options
+        return options.word_timestamps or options.speakers is not None  # speakers: to split turns at words
 
     def _options(self, language: str | None) -> RecognitionOptions:
         stream = self.stream
         return RecognitionOptions(
             language=language, identified=stream.language is None, context=stream.options.context,
-            word_timestamps=stream.options.word_timestamps or stream.options.speakers is not None,  # to split turns
+            word_timestamps=self._words_wanted and stream.engine.word_timing == "recognition",
         )
+
+    def _aligned(self, segments: list[Segment]) -> list[Segment]:
+        """`segments` with their words timed by the engine's aligner, on their final text (as every output shows
+        it: script, punctuation and repairs applied)."""
+        spans = [vad.Span(round(s.start * SAMPLE_RATE) - self.offset, round(s.end * SAMPLE_RATE) - self.offset)
+                 for s in segments]
+        timed = self.stream.engine.align(self._audio(spans), [(s.text, s.language) for s in segments])
+        return [replace(s, words=[replace(w, start=w.start + s.start, end=w.end + s.start) for w in words])
+                if words else s for s, words in zip(segments, timed, strict=True)]
 
     def _with_languages(self, spans: list[vad.Span]) -> list[tuple[vad.Span, str | None]]:
         """Each segment with the language to recognise it in: the one asked for; else the one the engine hears in
@@ -385,6 +406,8 @@ class _Window:
         clean, repaired = text.filtered(raw, language, script=options.script, fix_de_too=options.fix_de)
         flags = list(flags) + ([FLAG_REPETITION] if repaired and FLAG_REPETITION not in flags else [])
         start = (self.offset + span.start) / SAMPLE_RATE
+        if words:  # the filtered text's words, timed as the engine timed what they came from
+            words = tidied(retexted(words, clean), span.duration_s)
         shifted = [replace(w, start=w.start + start, end=w.end + start) for w in words] if words else None
         return Segment(start=start, end=(self.offset + span.end) / SAMPLE_RATE, text=clean, language=language,
                        flags=flags, words=shifted)

@@ -12,9 +12,10 @@ ENGINES = ("auto", "whisper", "qwen")
 
 
 def load_engine(name: str = "auto", *, model: str | None = None, device: str = "auto",
-                compile: bool = True) -> Engine:
+                compile: bool = True, aligner: str | None = None) -> Engine:
     """Load an engine once. `auto` takes Qwen3-ASR when a CUDA GPU and its weights are here,
-    else the embedded Whisper on the CPU."""
+    else the embedded Whisper on the CPU. `aligner` is the forced aligner's folder, which Qwen3-ASR times words
+    with (default: the cached download, if any); Whisper times words itself."""
     if name not in ENGINES:
         raise HushError(f"unknown engine '{name}'; choose one of {', '.join(ENGINES)}")
     if name == "auto":
@@ -25,7 +26,7 @@ def load_engine(name: str = "auto", *, model: str | None = None, device: str = "
                             "(on a machine without a CUDA GPU, install torch's CPU build first)")
         from hushscribe.engines.qwen import QwenEngine
 
-        return QwenEngine(model, device=device, compile=compile)
+        return QwenEngine(model, device=device, compile=compile, aligner=aligner)
     from hushscribe.engines.whisper import WhisperEngine
 
     return WhisperEngine(model, device="cpu" if device == "auto" else device)

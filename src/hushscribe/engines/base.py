@@ -35,6 +35,9 @@ class Engine(Protocol):
     model_name: str
     batch_size: int  # segments the transcriber hands over at once
     device: object  # where it runs ("cpu", "cuda", "cuda:1", or a torch.device): speaker labels run there too
+    # how it times words: "recognition" (recognize() returns them when asked), "aligner" (align() times a
+    # segment's final text), or None (it cannot)
+    word_timing: str | None
 
     def supports_language(self, language: str) -> bool: ...
 
@@ -45,4 +48,9 @@ class Engine(Protocol):
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
         """One Recognition per segment (16 kHz mono float32, ≤ 30 s each), in order."""
+        ...
+
+    def align(self, segments: list[np.ndarray], texts: list[tuple[str, str | None]]) -> list[list[Word] | None]:
+        """Only where word_timing is "aligner": for each segment and its final (text, language), its words with
+        times relative to the segment (None where it has nothing to time)."""
         ...

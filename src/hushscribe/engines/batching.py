@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hushscribe.engines.base import Engine, Recognition, RecognitionOptions
+from hushscribe.transcript import Word
 
 BATCH_WAIT_S = 0.005  # how long a lone call waits for company
+
+
+LANGUAGES, ALIGN = "languages", "align"  # the calls other than recognize()
 
 
 @dataclass
 class _Job:
     segments: list[np.ndarray]
-    options: RecognitionOptions | None  # None: the segments' language probabilities
+    options: RecognitionOptions | str  # recognize() with these options, or LANGUAGES or ALIGN
+    texts: list[tuple[str, str | None]] = field(default_factory=list)  # ALIGN: each segment's text and language
     future: Future = field(default_factory=Future)
 
 
@@ -33,6 +38,7 @@ class BatchingEngine:
         self.engine, self.wait_s = engine, wait_s
         self.name, self.model_name, self.batch_size = engine.name, engine.model_name, engine.batch_size
         self.device = getattr(engine, "device", "cpu")
+        self.word_timing = getattr(engine, "word_timing", None)
         self._queue: queue.Queue[_Job] = queue.Queue()
         self.stats = {"batches": 0, "segments": 0, "most_calls_in_a_batch": 0}
         threading.Thread(target=self._work, name="hushscribe-batcher", daemon=True).start()
@@ -41,10 +47,13 @@ class BatchingEngine:
         return self.engine.supports_language(language)
 
     def language_probabilities(self, segments: list[np.ndarray]) -> list[dict[str, float]] | None:
-        return self._submit(_Job(list(segments), None))
+        return self._submit(_Job(list(segments), LANGUAGES))
 
     def recognize(self, segments: list[np.ndarray], options: RecognitionOptions) -> list[Recognition]:
         return self._submit(_Job(list(segments), options))
+
+    def align(self, segments: list[np.ndarray], texts: list[tuple[str, str | None]]) -> list[list[Word] | None]:
+        return self._submit(_Job(list(segments), ALIGN, list(texts)))
 
     def _submit(self, job: _Job):
         self._queue.put(job)
@@ -59,19 +68,21 @@ class BatchingEngine:
                     jobs.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            groups: dict[RecognitionOptions | None, list[_Job]] = {}
+            groups: dict[RecognitionOptions | str, list[_Job]] = {}
             for job in jobs:
                 groups.setdefault(job.options, []).append(job)
             for options, group in groups.items():
                 self._run(group, functools.partial(self._merged_call, group, options))
 
-    def _merged_call(self, group: list[_Job], options: RecognitionOptions | None) -> list:
+    def _merged_call(self, group: list[_Job], options: RecognitionOptions | str) -> list:
         """One engine call for the segments of every job in `group`; each job's share of the results."""
         segments = [s for job in group for s in job.segments]
-        if options is None:
+        if options == LANGUAGES:
             results = self.engine.language_probabilities(segments)
             if results is None:
                 return [None] * len(group)
+        elif options == ALIGN:
+            results = self.engine.align(segments, [text for job in group for text in job.texts])
         else:
             results = self.engine.recognize(segments, options)
             self.stats["batches"] += 1

@@ -21,7 +21,7 @@ from hushscribe.engines.qwen_attention import use_fast_attention
 from hushscribe.engines.qwen_decode import BUCKETS, FusePolicy, StepGraph, bucket
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
-from hushscribe.transcript import FLAG_TOKEN_CAP
+from hushscribe.transcript import FLAG_TOKEN_CAP, Word
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class QwenEngine:
     name = "qwen"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "auto", compile: bool = True,
-                 batch_size: int | None = None, dtype: str | None = None) -> None:
+                 batch_size: int | None = None, dtype: str | None = None, aligner: str | Path | None = None) -> None:
         import torch
         import transformers
         from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
@@ -57,9 +57,13 @@ class QwenEngine:
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
 
-        from hushscribe.models import resolve_qwen
+        from hushscribe.models import resolve_aligner, resolve_qwen
 
         folder = resolve_qwen(model)
+        self._aligner_folder = resolve_aligner(aligner)
+        self._aligner = None  # loaded on the first words to time
+        # words are timed by the forced aligner after recognition, when it is here
+        self.word_timing = "aligner" if self._aligner_folder else None
         self.model_name = str(model) if model else "qwen3-asr-1.7b"
         self.device = _pick_device(device)
         if dtype:
@@ -125,6 +129,14 @@ class QwenEngine:
                 continue
             start += len(chunk)
         return [results[i] for i in range(len(segments))]
+
+    def align(self, segments: list[np.ndarray], texts: list[tuple[str, str | None]]) -> list[list[Word] | None]:
+        """Word timings for each segment's final (text, language), from Qwen3-ForcedAligner."""
+        if self._aligner is None:
+            from hushscribe.engines.qwen_aligner import QwenAligner
+
+            self._aligner = QwenAligner(self._aligner_folder, self.device, self.dtype)
+        return self._aligner.align(segments, texts)
 
     # --- internals ---
 

@@ -66,6 +66,7 @@ MAX_TOKENS_PER_S = 15  # the first sentence starts within 1 s, as transcribe() h
 
 class WhisperEngine:
     name = "whisper"
+    word_timing = "recognition"  # faster-whisper's own word timestamps (cross-attention alignment)
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", threads: int | None = None,
                  batch_size: int = BATCH_SIZE, beam_size: int = BEAM_SIZE) -> None:

@@ -1,0 +1,83 @@
+"""Word timings for a segment's text: Qwen3-ForcedAligner-0.6B through the native transformers classes.
+
+The aligner reads the audio and the words (Chinese per character, other languages per word, punctuation dropped),
+each word followed by two `<timestamp>` slots, and in one forward pass (no decoding) classifies every slot into an
+80 ms bin of the segment. Timings come back as Words whose text is the segment's own (punctuation kept), one per
+aligned word, monotonic, inside the segment and never zero-length.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hushscribe.audio import SAMPLE_RATE
+from hushscribe.errors import HushError
+from hushscribe.transcript import Word
+from hushscribe.words import tidied, word_texts
+
+log = logging.getLogger(__name__)
+
+# Languages the aligner was trained on that its word splitter handles without extra packages (Japanese and Korean
+# need nagisa and soynlp: their text is aligned as the default splitter cuts it, like any other language).
+ALIGNER_LANGUAGES = frozenset("zh yue en fr de it pt ru es".split())
+MAX_ALIGN_S = 300.0  # the longest audio the aligner was trained for; our segments are at most 30 s
+# Seconds of audio aligned in one forward pass (a 30 s segment is ~390 audio tokens plus ~3 tokens a word)
+BATCH_AUDIO_S = {"cuda": 1200.0, "cpu": 120.0}
+
+
+class QwenAligner:
+    """Loaded once (by the Qwen engine, on first use); `align` times the words of many segments in batches."""
+
+    def __init__(self, folder: Path, device, dtype) -> None:
+        from transformers import AutoModelForTokenClassification, AutoProcessor
+
+        try:
+            self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            self.model = AutoModelForTokenClassification.from_pretrained(
+                folder, dtype=dtype, local_files_only=True, attn_implementation="sdpa").to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise HushError(f"cannot load Qwen3-ForcedAligner from {folder}: {str(exc).splitlines()[0]}") from None
+        self.device, self.dtype = device, dtype
+        self.bin_s = float(self.processor.timestamp_segment_time) / 1000.0
+        self.batch_audio_s = BATCH_AUDIO_S["cuda" if device.type == "cuda" else "cpu"]
+
+    def align(self, segments: list[np.ndarray], texts: list[tuple[str, str | None]]) -> list[list[Word] | None]:
+        """For each segment (16 kHz mono) and its (text, language): its words with times relative to the segment;
+        None for one with nothing to align (no letters or digits) or longer than MAX_ALIGN_S."""
+        results: list[list[Word] | None] = [None] * len(segments)
+        todo = [i for i, (audio, (text, _)) in enumerate(zip(segments, texts, strict=True))
+                if self.processor.split_words_for_alignment(text) and len(audio) / SAMPLE_RATE <= MAX_ALIGN_S]
+        todo.sort(key=lambda i: len(segments[i]), reverse=True)  # similar lengths share a batch: less padding
+        while todo:
+            batch, seconds = [], 0.0
+            while todo and (not batch or seconds + len(segments[todo[0]]) / SAMPLE_RATE <= self.batch_audio_s):
+                seconds += len(segments[todo[0]]) / SAMPLE_RATE
+                batch.append(todo.pop(0))
+            for i, words in zip(batch, self._aligned([segments[i] for i in batch], [texts[i] for i in batch])):
+                results[i] = words
+        return results
+
+    def _aligned(self, segments: list[np.ndarray], texts: list[tuple[str, str | None]]) -> list[list[Word]]:
+        import torch
+
+        languages = [language if language in ALIGNER_LANGUAGES else None for _, language in texts]
+        inputs, word_lists = self.processor.prepare_forced_aligner_inputs(
+            list(segments), [text for text, _ in texts], language=languages)
+        inputs.pop("num_audio_tokens", None)
+        inputs = inputs.to(self.device)
+        inputs["input_features"] = inputs["input_features"].to(self.dtype)
+        slot = self.model.config.timestamp_token_id
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits
+        aligned = []
+        for row, (audio, (text, _), tokens) in enumerate(zip(segments, texts, word_lists)):
+            duration = len(audio) / SAMPLE_RATE
+            bins = int(duration / self.bin_s) + 1  # a slot can only fall inside the segment
+            found = self.processor.decode_forced_alignment(
+                logits[row:row + 1, :, :bins], inputs["input_ids"][row:row + 1], [tokens], slot, self.bin_s * 1000)[0]
+            words = [Word(w["start_time"], w["end_time"], piece) for w, piece in zip(found, word_texts(text, tokens))]
+            aligned.append(tidied(words, duration))
+        return aligned
