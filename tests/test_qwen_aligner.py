@@ -24,6 +24,7 @@ from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
 from hushscribe.engines.batching import BatchingEngine  # noqa: E402
 from hushscribe.engines.qwen import QwenEngine  # noqa: E402
 from hushscribe.options import OptionError  # noqa: E402
+from hushscribe.words import tidy_times  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,25 @@ def test_the_aligner_reads_the_official_layout(engine):
     assert words == [["你", "好", "world"]]
     assert prompt.startswith("<|audio_start|><|audio_pad|>") and prompt.endswith(
         "<|audio_end|>你<timestamp><timestamp>好<timestamp><timestamp>world<timestamp><timestamp>")
+
+
+def test_reading_only_the_slots_gives_what_the_library_decodes_from_all_logits(engine, clip):
+    samples = decode(clip("jfk")["path"])
+    segments = [samples[:3 * SAMPLE_RATE], samples[3 * SAMPLE_RATE:11 * SAMPLE_RATE]]  # unequal: padded
+    texts = [("And so my fellow Americans", "en"), ("ask not what your country can do for you", "en")]
+    found = engine.align(segments, texts)
+    aligner = engine._aligner
+    inputs, tokens = aligner.processor.prepare_forced_aligner_inputs(segments, [t for t, _ in texts], language="en")
+    inputs.pop("num_audio_tokens", None)
+    with torch.inference_mode():
+        logits = aligner.model(**inputs).logits
+    for row, (audio, timed) in enumerate(zip(segments, found)):
+        bins = int(len(audio) / SAMPLE_RATE / aligner.bin_s) + 1
+        library = aligner.processor.decode_forced_alignment(
+            logits[row:row + 1, :, :bins], inputs["input_ids"][row:row + 1], tokens[row:row + 1],
+            aligner.model.config.timestamp_token_id)
+        expected = tidy_times([(w["start_time"], w["end_time"]) for w in library[0]], len(audio) / SAMPLE_RATE)
+        assert [(w.start, w.end) for w in timed] == expected
 
 
 def test_segments_without_words_to_time_get_none(engine):
