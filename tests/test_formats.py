@@ -185,6 +185,39 @@ def test_cue_times_follow_the_words():
     assert (found[1].start, found[1].end) == (9.0, 10.4)
 
 
+def test_a_pause_between_words_ends_the_cue_even_inside_a_sentence():
+    words = [Word(0.5, 0.9, " We"), Word(1.0, 1.4, " will"), Word(4.0, 4.4, " see"), Word(4.5, 5.0, " soon.")]
+    transcript = Transcript(source="w.wav", duration=8.0, language="en",
+                            segments=[Segment(0.0, 6.0, "We will see soon.", "en", words=words)])
+    assert [(c.start, c.end, c.text) for c in cues(transcript)] == [(0.5, 1.4, "We will"), (4.0, 5.0, "see soon.")]
+    # words closer than CUE_GAP_S stay in one cue
+    close = [Word(0.5, 0.9, " We"), Word(1.0, 1.4, " will"), Word(1.9, 2.2, " see"), Word(2.3, 2.8, " soon.")]
+    transcript.segments[0].words = close
+    assert [(c.start, c.end, c.text) for c in cues(transcript)] == [(0.5, 2.8, "We will see soon.")]
+
+
+def test_vtt_words_marks_when_each_word_is_said():
+    transcript = with_words()
+    text = render(transcript, "vtt-words")
+    assert text.startswith("WEBVTT\n") and "00:00:00.500 --> 00:00:02.600\nSo <00:00:01.000>this " \
+                                          "<00:00:01.500>is <00:00:01.800>timed." in text
+    assert "00:00:09.000 --> 00:00:10.400\nMuch <00:00:09.600>later." in text
+    # the same cues as the vtt, and its text once the marks are taken out
+    assert re.sub(r"<\d\d:\d\d:\d\d\.\d{3}>", "", text) == render(transcript, "vtt")
+    # long Chinese text with words on every character: marks always strictly inside their cue, in order
+    chinese = long_chinese()
+    segment = chinese.segments[0]
+    step = (segment.end - segment.start) / len(segment.text)
+    segment.words = [Word(segment.start + i * step, segment.start + (i + 0.8) * step, ch)
+                     for i, ch in enumerate(segment.text)]
+    for block in render(chinese, "vtt-words").split("\n\n")[1:]:
+        times = re.findall(r"(\d\d):(\d\d):(\d\d)\.(\d{3})", block)
+        seconds = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 for h, m, s, ms in times]
+        start, end, marks = seconds[0], seconds[1], seconds[2:]
+        assert marks == sorted(set(marks)) and all(start < t < end for t in marks), block
+    assert render(english(), "vtt-words") == render(english(), "vtt")  # no words: nothing to mark
+
+
 def test_cue_times_without_words_follow_character_counts():
     transcript = Transcript(source="x", duration=20.0, segments=[
         Segment(0.0, 12.0, "Aaaa aaaa aaaa aaaa aaaa aaaa aaaa aaaa. Bbbb bbbb bbbb bbbb bbbb bbbb bbbb bbbb.")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -10,7 +11,6 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from hushscribe.errors import HushError
@@ -23,6 +23,7 @@ MAX_LINES = 2
 MAX_CUE_S = 7.0
 MIN_CUE_S = 0.1  # keeps start < end after rounding to ms, and gives a zero-length segment a moment on screen
 MIN_PREFIXED_LINE_CHARS = 20  # a long speaker name must not squeeze the text out of a cue
+CUE_GAP_S = 1.0  # a pause between two timed words at least this long ends a cue: none stays up through silence
 WORD_SEARCH_SLACK = 10  # how far past the last matched word a word's text may sit in the segment text
 
 # Where a cue or a line may break, best first. A break is a position between two characters.
@@ -48,6 +49,7 @@ class Cue:
     end: float
     text: str  # lines joined with "\n"
     speaker: str | None = None  # the speaker's display name, when the transcript has speakers
+    marks: tuple[tuple[int, float], ...] = ()  # (place in text, time) where each timed word after the first starts
 
 
 # --- times -------------------------------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int =
     def width(i: int, j: int) -> int:
         return len(text[stops[i]:stops[j]].strip())
 
-    @lru_cache(maxsize=None)
+    @functools.lru_cache(maxsize=None)
     def best(i: int, lines: int) -> tuple[float, int, tuple[int, ...]]:
         """(score, widest line, line-end stop indices) for text from stops[i] in exactly `lines` lines;
         score = widest line + the cost of the chosen breaks, so a sentence end beats a bare space."""
@@ -156,10 +158,10 @@ def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int =
 # --- cues --------------------------------------------------------------------------------------------------------
 
 
-def _word_anchors(text: str, words) -> dict[int, float]:
-    """Character positions in `text` whose time a word gives: its first character (start) and the one after its last
-    (end). Words whose text is not found near where the previous one ended are skipped."""
-    anchors: dict[int, float] = {}
+def _word_spans(text: str, words) -> list[tuple[int, int, float, float]]:
+    """(first character, the one after the last, start, end) in `text` of each word found there. Words whose text
+    is not found near where the previous one ended are skipped."""
+    spans = []
     cursor = 0
     for word in words:
         token = _normalise_space(word.text)
@@ -168,18 +170,17 @@ def _word_anchors(text: str, words) -> dict[int, float]:
         at = text.find(token, cursor, cursor + len(token) + WORD_SEARCH_SLACK)
         if at < 0:
             continue
-        anchors[at] = word.start
-        anchors[at + len(token)] = word.end
+        spans.append((at, at + len(token), word.start, word.end))
         cursor = at + len(token)
-    return anchors
+    return spans
 
 
-def _boundary_times(text: str, segment: Segment) -> list[float]:
-    """A time for each position 0..len(text): from the words where they match the text, in between (and without
-    words) spread in proportion to the count of non-space characters, so a cut at a space leaves no gap.
-    Never decreasing."""
+def _boundary_times(text: str, segment: Segment, spans: list[tuple[int, int, float, float]]) -> list[float]:
+    """A time for each position 0..len(text): from the word spans, in between (and without words) spread in
+    proportion to the count of non-space characters, so a cut at a space leaves no gap. Never decreasing."""
     anchors = {0: segment.start, len(text): segment.end}
-    anchors.update(_word_anchors(text, segment.words or []))
+    for first, after, start, end in spans:
+        anchors[first], anchors[after] = start, end
     filled = [0]  # non-space characters before each position
     for ch in text:
         filled.append(filled[-1] + (not ch.isspace()))
@@ -258,13 +259,41 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
         speaker = transcript.speaker_name(segment.speaker)
         width = max(MIN_PREFIXED_LINE_CHARS, max_line_chars - len(speaker) - 2) if speaker and speaker_prefix \
             else max_line_chars
-        times = _boundary_times(text, segment)
+        spans = _word_spans(text, segment.words or [])
+        times = _boundary_times(text, segment, spans)
         classes = _break_classes(text)
-        for lo, hi, lines in _split_spans(text, times, classes, 0, len(text), width, max_lines, max_duration):
-            pieces.append((times[lo], times[hi], "\n".join(lines), speaker))
+        for lo, hi in _between_pauses(text, spans):
+            for a, b, lines in _split_spans(text, times, classes, lo, hi, width, max_lines, max_duration):
+                marks = _marks(text, a, lines, [(first, start) for first, _, start, _ in spans if a < first < b])
+                pieces.append((times[a], times[b], "\n".join(lines), speaker, marks))
     limit_ms = _to_ms(transcript.duration) if transcript.duration > 0 else None
     fitted = _fit_times([(_to_ms(p[0]), _to_ms(p[1])) for p in pieces], limit_ms, _to_ms(max_duration))
-    return [Cue(start / 1000, end / 1000, text, speaker) for (start, end), (_, _, text, speaker) in zip(fitted, pieces)]
+    return [Cue(start / 1000, end / 1000, text, speaker, marks)
+            for (start, end), (_, _, text, speaker, marks) in zip(fitted, pieces)]
+
+
+def _between_pauses(text: str, spans: list[tuple[int, int, float, float]]) -> list[tuple[int, int]]:
+    """(lo, hi) stretches of `text` (no outer spaces) cut where CUE_GAP_S or more passes between two timed words."""
+    cuts = [b[0] for a, b in zip(spans, spans[1:]) if b[2] - a[3] >= CUE_GAP_S]
+    edges = [0, *cuts, len(text)]
+    stretches = []
+    for lo, hi in zip(edges, edges[1:]):
+        piece = text[lo:hi]
+        lo, hi = lo + len(piece) - len(piece.lstrip()), hi - (len(piece) - len(piece.rstrip()))
+        if hi > lo:
+            stretches.append((lo, hi))
+    return stretches
+
+
+def _marks(text: str, lo: int, lines: list[str], starts: list[tuple[int, float]]) -> tuple[tuple[int, float], ...]:
+    """Word starts (position in `text`, time) as places in the cue's text, its `lines` (taken from `text` from `lo`
+    on) joined with "\n"."""
+    placed, at, joined = [], lo, 0
+    for line in lines:
+        found = text.find(line, at)
+        placed += [(joined + first - found, time) for first, time in starts if found <= first < found + len(line)]
+        at, joined = found + len(line), joined + len(line) + 1
+    return tuple(placed)
 
 
 # --- formats -----------------------------------------------------------------------------------------------------
@@ -290,12 +319,25 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _render_vtt(transcript: Transcript, how: OutputOptions) -> str:
-    # a speaker is a WebVTT voice span, <v Name>, which players may show or style
+def _render_vtt(transcript: Transcript, how: OutputOptions, *, marked: bool = False) -> str:
+    """WebVTT; a speaker is a voice span, <v Name>, which players may show or style. `marked` (the vtt-words
+    format): each cue also marks when each word is said (`<00:00:01.500>word`), so that a player can highlight the
+    words as they come (karaoke style: ::cue(:past) and ::cue(:future) in CSS); without word timings it is the vtt."""
     blocks = [f"{format_timestamp(cue.start, '.')} --> {format_timestamp(cue.end, '.')}\n"
-              f"{f'<v {_vtt_escape(cue.speaker)}>' if cue.speaker else ''}{_vtt_escape(cue.text)}\n"
+              f"{f'<v {_vtt_escape(cue.speaker)}>' if cue.speaker else ''}{_vtt_payload(cue, marked)}\n"
               for cue in cues(transcript, max_line_chars=how.max_line_chars)]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _vtt_payload(cue: Cue, marked: bool) -> str:
+    """The cue's text escaped, with its word marks where asked (each strictly inside the cue and after the last,
+    as WebVTT requires)."""
+    parts, last, previous = [], 0, cue.start
+    for place, time in cue.marks if marked else ():
+        if previous < round(time, 3) < cue.end:
+            parts += [_vtt_escape(cue.text[last:place]), f"<{format_timestamp(time, '.')}>"]
+            last, previous = place, round(time, 3)
+    return "".join(parts) + _vtt_escape(cue.text[last:])
 
 
 def _render_tsv(transcript: Transcript, how: OutputOptions) -> str:
@@ -438,6 +480,7 @@ REGISTRY = {f.name: f for f in (
     Format("txt", "txt", "text/plain", _render_txt),
     Format("srt", "srt", "application/x-subrip", _render_srt),
     Format("vtt", "vtt", "text/vtt", _render_vtt),
+    Format("vtt-words", "words.vtt", "text/vtt", functools.partial(_render_vtt, marked=True)),
     Format("json", "json", "application/json", _render_json),
     Format("md", "md", "text/markdown", _render_md),
     Format("tsv", "tsv", "text/tab-separated-values", _render_tsv),
