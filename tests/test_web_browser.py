@@ -23,6 +23,7 @@ pytestmark = [
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
 REPO = Path(__file__).resolve().parent.parent
 EN_CEILING = 0.062  # the CLI test's English ceiling (plain faster-whisper on the same weights)
+EDITOR = "iframe[title$='.editor']"  # a result's transcript editor (our component; the title is its name)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def browser(tmp_path):
     driver.quit()
 
 
-def transcribe_in_page(browser, url: str, files: list[Path], *, speakers: str = "off"):
+def transcribe_in_page(browser, url: str, files: list[Path], *, speakers: str = "off", word_timings: bool = False):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -71,14 +72,29 @@ def transcribe_in_page(browser, url: str, files: list[Path], *, speakers: str = 
     wait.until(ready.presence_of_element_located((By.XPATH, "//*[contains(text(), 'ready (loaded in')]")))
     if speakers != "off":
         wait.until(ready.element_to_be_clickable((By.XPATH, f"//label[.//p[text()='{speakers}']]"))).click()
+    if word_timings:
+        wait.until(ready.element_to_be_clickable((By.XPATH, "//label[.//p[text()='Word timings']]"))).click()
     upload = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
     upload.send_keys("\n".join(str(f) for f in files))
     button = wait.until(ready.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Transcribe']]")))
     button.click()
-    wait.until(ready.presence_of_element_located((By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]")))
-    wait.until(lambda d: len(d.find_elements(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]"))
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, EDITOR)))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, EDITOR))
                + len(d.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]")) >= len(files))
     return browser
+
+
+def editor_text(browser, index: int = 0) -> str:
+    """The lines of a result's editor (the first by default), one per segment, read inside its frame."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.switch_to.frame(browser.find_elements(By.CSS_SELECTOR, EDITOR)[index])
+    try:
+        lines = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lines .text"))
+        return "\n".join(line.get_attribute("textContent") for line in lines)
+    finally:
+        browser.switch_to.default_content()
 
 
 def test_upload_transcribe_and_read_the_result(server, browser, clip):
@@ -86,8 +102,7 @@ def test_upload_transcribe_and_read_the_result(server, browser, clip):
 
     row = clip("jfk")
     transcribe_in_page(browser, server, [row["path"]])
-    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
-    assert error_rate(row["text"], text) <= EN_CEILING
+    assert error_rate(row["text"], editor_text(browser)) <= EN_CEILING
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.XPATH, "//*[text()='ZIP']"))  # the downloads
@@ -104,8 +119,7 @@ def test_a_broken_file_next_to_a_good_one(server, browser, clip, tmp_path):
     transcribe_in_page(browser, server, [broken, good["path"]])
     errors = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stAlertContentError]"))
     assert "broken.mp3" in errors
-    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
-    assert error_rate(good["text"], text) <= EN_CEILING
+    assert error_rate(good["text"], editor_text(browser)) <= EN_CEILING
 
 
 def test_bad_inputs_each_get_their_own_message(server, browser, tmp_path):
@@ -122,8 +136,7 @@ def test_bad_inputs_each_get_their_own_message(server, browser, tmp_path):
     for name in bad:
         matching = [e for e in errors if name in e]
         assert len(matching) == 1 and cases[name].message in matching[0], (name, errors)
-    text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
-    assert error_rate(JFK_TEXT, text) <= 0.1
+    assert error_rate(JFK_TEXT, editor_text(browser)) <= 0.1
 
 
 def test_speakers_found_and_renamed_in_every_download(server, browser, manifest, tmp_path):
@@ -144,3 +157,62 @@ def test_speakers_found_and_renamed_in_every_download(server, browser, manifest,
                                     if "Ana:" in t])[0]
     assert "Speaker 2:" in preview and "Speaker 1:" not in preview
     assert preview.count("Ana:") >= 2  # the first voice has several turns
+    browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, EDITOR))
+    wait.until(lambda d: "Ana:" in [e.get_attribute("textContent") for e in d.find_elements(By.CLASS_NAME, "speaker")])
+
+
+def test_the_editor_plays_from_a_line_goes_to_a_word_and_its_edits_reach_the_downloads(server, clip, tmp_path):
+    """Harvard sentences (35 s, two segments) with word timings: a click on the second line's time plays the
+    recording from there and marks the line and the word being heard; a click on a word goes to that word; an edit
+    typed into the first line reaches the transcript the downloads hold; the page contacted only this machine."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from .test_live_page import contacted
+
+    browser = start_browser(tmp_path / "profile", "--autoplay-policy=no-user-gesture-required", log_network=True)
+    try:
+        transcribe_in_page(browser, server, [clip("osr_us_000_0034")["path"]], word_timings=True)
+        frame = browser.find_element(By.CSS_SELECTOR, EDITOR)
+        browser.execute_script("arguments[0].scrollIntoView()", frame)
+        browser.switch_to.frame(frame)
+        wait = WebDriverWait(browser, 30)
+        lines = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lines li"))
+        line = lines[1] if len(lines) > 1 else lines[0]
+        start = float(line.get_attribute("data-start"))
+        assert line.find_element(By.CSS_SELECTOR, ".time").text == f"[00:00:{int(start):02d}]"
+        player = "document.getElementById('player')"
+
+        line.find_element(By.CSS_SELECTOR, ".time").click()
+        assert abs(browser.execute_script(f"return {player}.currentTime") - start) <= 0.3
+        wait.until(lambda d: d.execute_script(f"return !{player}.paused && {player}.currentTime > {start + 0.2}"))
+        wait.until(lambda d: "current" in line.get_attribute("class")
+                   and line.find_elements(By.CSS_SELECTOR, ".word.current"))  # the line and the word heard
+        if os.environ.get("HUSHSCRIBE_EDITOR_SCREENSHOT"):  # for the README: the editor following the recording
+            browser.switch_to.default_content()
+            browser.save_screenshot(os.environ["HUSHSCRIBE_EDITOR_SCREENSHOT"])
+            browser.switch_to.frame(frame)
+        browser.execute_script(f"{player}.pause()")
+
+        first = lines[0]
+        word = first.find_elements(By.CSS_SELECTOR, ".word")[2]
+        word_start = float(word.get_attribute("data-start"))
+        word.click()
+        assert abs(browser.execute_script(f"return {player}.currentTime") - word_start) <= 0.3
+        wait.until(lambda d: "current" in word.get_attribute("class") and "current" in first.get_attribute("class"))
+
+        text = first.find_element(By.CSS_SELECTOR, ".text")
+        text.send_keys(Keys.CONTROL, Keys.END)
+        text.send_keys(" Edited by hand.", Keys.ENTER)
+        edited = " ".join(text.get_attribute("textContent").split())
+        assert edited.endswith("Edited by hand.")
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#lines li:first-child .word"))  # timed the old text
+        browser.switch_to.default_content()
+        WebDriverWait(browser, 60).until(lambda d: any(edited in c.text for c in d.find_elements(By.TAG_NAME, "code")))
+        browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, EDITOR))
+        assert browser.execute_script(f"return {player}.currentTime") == pytest.approx(word_start)  # same player
+        browser.switch_to.default_content()
+        assert contacted(browser) == ["127.0.0.1"]
+    finally:
+        browser.quit()

@@ -1,12 +1,14 @@
-"""The web page (Streamlit): upload or record, preview, transcribe, edit, download.
+"""The web page (Streamlit): upload or record, preview, transcribe, edit while listening, download.
 
 Started by `hushscribe web`, which binds 127.0.0.1 and turns Streamlit's usage statistics off.
-The page is a thin layer over Transcriber; the helpers at the top are plain functions.
+The page is a thin layer over Transcriber; the helpers at the top are plain functions. The transcript editor is a
+Streamlit component of our own: static files in assets/editor, served by Streamlit itself.
 """
 
 from __future__ import annotations
 
 import io
+import mimetypes
 import time
 import zipfile
 from dataclasses import replace
@@ -17,19 +19,21 @@ import streamlit as st
 
 from hushscribe.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, decode
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, REGISTRY, output_path, render
+from hushscribe.formats import FORMATS, REGISTRY, WORD_SEARCH_SLACK, format_timestamp, output_path, render
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.options import OutputOptions
-from hushscribe.transcript import Transcript
+from hushscribe.transcript import Transcript, Word
 
 UPLOAD_TYPES = sorted(extension.lstrip(".") for extension in AUDIO_EXTENSIONS)  # what the CLI finds in folders
 WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
 SPEAKER_CHOICES = ["off", "auto", "2", "3", "4", "5", "6"]
 HIGHPASS_HZ = 80.0
+EDITOR_ASSETS = Path(__file__).parent / "assets" / "editor"  # index.html, editor.js, editor.css: no build step
 # The widget that sets each option options.parse() names, for error messages.
 WIDGETS = {"language": "Language", "script": "Chinese script", "context": "Context / hotwords",
            "fix_de": "Fix 的/地/得", "speakers": "Speakers", "highpass": "High-pass filter",
-           "normalize": "Normalise loudness", "max_line_chars": "Subtitle line length"}
+           "normalize": "Normalise loudness", "max_line_chars": "Subtitle line length",
+           "word_timestamps": "Word timings"}
 
 
 def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
@@ -42,19 +46,12 @@ def waveform(samples: np.ndarray, points: int = WAVEFORM_POINTS) -> np.ndarray:
     return np.abs(samples[:usable]).reshape(points, -1).max(axis=1)
 
 
-def with_edits(transcript: Transcript, edited: str) -> tuple[Transcript, bool]:
-    """The transcript with the user's edits: one line per segment. If the lines still match the
-    segments one to one, every format carries the edits; otherwise the text becomes one segment
-    spanning the speech (so subtitle timing and speaker labels are lost) and the second value is False."""
-    lines = [line.strip() for line in edited.strip().splitlines()]
-    segments = transcript.segments
-    if len(lines) == len(segments):
-        return replace(transcript, segments=[replace(s, text=t) for s, t in zip(segments, lines)]), True
-    if not segments:
-        return transcript, not edited.strip()
-    merged = replace(segments[0], end=segments[-1].end, text=" ".join(line for line in lines if line), words=None,
-                     speaker=None)
-    return replace(transcript, segments=[merged], speakers={}), False
+def with_edits(transcript: Transcript, lines: list[str]) -> Transcript:
+    """The transcript with the user's edits, one line per segment, so that every format carries them. An edited
+    line loses its word timings (they timed the words it had); a line left as it was keeps them."""
+    segments = [segment if segment.text == line.strip() else replace(segment, text=line.strip(), words=None)
+                for segment, line in zip(transcript.segments, lines, strict=True)]
+    return replace(transcript, segments=segments)
 
 
 def with_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
@@ -64,8 +61,35 @@ def with_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
     return renamed
 
 
-def editable_text(transcript: Transcript) -> str:
-    return "\n".join(s.text for s in transcript.segments)
+def word_pieces(text: str, words: list[Word] | None) -> list[dict] | None:
+    """`text` in pieces that put together are the text: each word found in it, in order and near where the last one
+    ended (as subtitles find them), with its times; the text between words as pieces without. None when no word is
+    found, so the editor marks only the line."""
+    pieces: list[dict] = []
+    cursor = 0
+    for word in words or []:
+        token = word.text.strip()
+        at = text.find(token, cursor, cursor + len(token) + WORD_SEARCH_SLACK) if token else -1
+        if at < 0:
+            continue
+        if at > cursor:
+            pieces.append({"text": text[cursor:at]})
+        pieces.append({"text": token, "start": round(float(word.start), 3), "end": round(float(word.end), 3)})
+        cursor = at + len(token)
+    if not pieces:
+        return None
+    if cursor < len(text):
+        pieces.append({"text": text[cursor:]})
+    return pieces
+
+
+def editor_lines(transcript: Transcript) -> list[dict]:
+    """What the editor shows for each segment: its times, its [HH:MM:SS] stamp, the speaker's name (None without
+    speakers), its text and that text in word pieces (word_pieces)."""
+    return [{"start": round(float(s.start), 3), "end": round(float(s.end), 3),
+             "stamp": f"[{format_timestamp(s.start, millis=False)}]", "speaker": transcript.speaker_name(s.speaker),
+             "text": s.text, "pieces": word_pieces(s.text, s.words)}
+            for s in transcript.segments]
 
 
 def downloads(transcript: Transcript, output: OutputOptions) -> dict[str, str | bytes]:
@@ -95,6 +119,8 @@ def stem(name: str) -> str:
 
 
 def page() -> None:
+    from streamlit.components.v1 import declare_component
+
     from hushscribe import tempfiles
     from hushscribe.models import list_models
     from hushscribe.options import LINE_CHARS_RANGE, MAX_LINE_CHARS, OptionError, parse, parse_output
@@ -107,7 +133,7 @@ def page() -> None:
     with st.sidebar:
         st.header("Settings")
         models = list_models()
-        present = [m for m in models if m.path]
+        present = [m for m in models if m.path and m.engine != "aligner"]  # the aligner times words only
         labels = {f"{m.name} ({m.engine}, {m.size / 1e9:.2f} GB)": m for m in present}
         choice = labels[st.selectbox("Model", list(labels))]
         for missing in (m for m in models if not m.path):
@@ -123,6 +149,8 @@ def page() -> None:
         context = st.text_area("Context / hotwords", placeholder="names and terms, e.g. Dr. Chan, 七牛, Qwen")
         speakers = st.radio("Speakers", SPEAKER_CHOICES, horizontal=True,
                             help="who spoke when: 'auto' finds how many; a number if you know it")
+        word_timings = st.checkbox("Word timings", help="times each word, so that the editor marks each word as it "
+                                   "plays (a click on a word goes to it) and subtitles cut at words")
         fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
         highpass = st.checkbox(f"High-pass filter ({HIGHPASS_HZ:.0f} Hz)")
         normalize = st.checkbox("Normalise loudness")
@@ -140,6 +168,7 @@ def page() -> None:
     if recording is not None:
         inputs.append(("recording.wav", recording.getvalue()))
 
+    recordings = dict(inputs)  # what each result's editor plays, as uploaded (compressed), while it is uploaded
     unreadable: dict[str, str] = {}  # name → why it cannot be decoded
     for name, data in inputs:
         with st.expander(name, expanded=len(inputs) == 1):
@@ -153,9 +182,10 @@ def page() -> None:
             st.area_chart(waveform(samples), height=110)
             st.caption(f"{len(samples) / SAMPLE_RATE:.2f} s · {len(data) / 1e6:.2f} MB")
 
-    try:
-        options = parse(language=language, script=script, context=context, fix_de=fix_de, speakers=speakers,
-                        highpass=HIGHPASS_HZ if highpass else None, normalize=normalize)
+    try:  # checked by the engine too: word timings with Qwen3-ASR need its aligner
+        options = transcriber.checked(parse(language=language, script=script, context=context, fix_de=fix_de,
+                                            speakers=speakers, highpass=HIGHPASS_HZ if highpass else None,
+                                            normalize=normalize, word_timestamps=word_timings))
         output = parse_output(formats=FORMATS, timestamps=timestamps, max_line_chars=line_chars)
     except OptionError as exc:  # the widgets offer only good values; a bad one is named by its label
         st.error(f"{WIDGETS[exc.option]}: {exc}")
@@ -180,12 +210,13 @@ def page() -> None:
                     bar.progress(min(1.0, stream.position / max(stream.duration, 1e-6)),
                                  text=f"{name}: {stream.position:.0f} of {stream.duration:.0f} s, "
                                       f"{stream.x_realtime:.1f}× realtime")
-                transcript = stream.result()
-                results[name] = {"transcript": transcript}
+                # the editor's key is new with each transcript, so that edits of an earlier one are not carried over
+                results[name] = {"transcript": stream.result(), "editor": f"editor-{name}-{time.time_ns()}"}
             except HushError as exc:
                 results[name] = {"error": str(exc)}
             overall.progress((index + 1) / len(inputs), text=f"{index + 1} of {len(inputs)} files")
 
+    editor = declare_component("editor", path=str(EDITOR_ASSETS))  # served by Streamlit at /component/…/index.html
     for name, result in results.items():
         st.subheader(name)
         if "error" in result:
@@ -194,19 +225,19 @@ def page() -> None:
         transcript: Transcript = result["transcript"]
         st.caption(f"{transcript.duration:.2f} s of audio in {transcript.processing_s:.2f} s "
                    f"({transcript.x_realtime:.1f}× realtime) · language {transcript.language or '?'}")
-        edited = st.text_area("Transcript (editable, one line per segment)", editable_text(transcript),
-                              key=f"edit-{name}", height=220)
-        final, aligned = with_edits(transcript, edited)
-        if not aligned:
-            st.warning("The number of lines changed: the downloads carry your text, subtitles as one cue and "
-                       "without speakers.")
-        if final.speakers:
+        if transcript.speakers:
             st.caption("Speaker names (every download uses them)")
-            columns = st.columns(min(len(final.speakers), 4))
+            columns = st.columns(min(len(transcript.speakers), 4))
             names = {speaker: columns[i % len(columns)].text_input(default, key=f"name-{name}-{speaker}",
                                                                    placeholder=default)
-                     for i, (speaker, default) in enumerate(final.speakers.items())}
-            final = with_names(final, names)
+                     for i, (speaker, default) in enumerate(transcript.speakers.items())}
+            transcript = with_names(transcript, names)
+        # The editor's value, every line's text, is read before it is drawn, so that it draws the edited lines
+        # (an edited line without its words) and a redrawn editor comes back as the user left it.
+        edited = st.session_state.get(result["editor"])
+        final = with_edits(transcript, edited) if edited else transcript
+        editor(lines=editor_lines(final), audio=recordings.get(name), audio_type=mimetypes.guess_type(name)[0] or "",
+               key=result["editor"], default=None)
         st.code(render(final, "txt", output), language=None, wrap_lines=True)
         files = {fmt: (output_path(Path(), stem(name), fmt).name, content)
                  for fmt, content in downloads(final, output).items()}
