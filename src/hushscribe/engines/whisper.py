@@ -10,7 +10,7 @@ import ctranslate2
 import numpy as np
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import get_suppressed_tokens
+from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
 from hushscribe.audio import SAMPLE_RATE, cpu_threads
 from hushscribe.engines.base import Recognition, RecognitionOptions
@@ -62,6 +62,9 @@ MAX_INITIAL_TIMESTAMP = 50
 # 8): a decode is stopped there, so that a loop costs little.
 MIN_TOKENS = 20
 MAX_TOKENS_PER_S = 15  # the first sentence starts within 1 s, as transcribe() has it
+# transcribe()'s defaults: punctuation joined to the word after it, and to the word before it
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
 class WhisperEngine:
@@ -138,8 +141,6 @@ class WhisperEngine:
         if options.sampled:
             return [self._transcribed(audio, language, decode_as, prompt, options.word_timestamps, sampled=True)
                     for audio in segments]
-        if options.word_timestamps:
-            return [self._transcribed(audio, language, decode_as, prompt, True) for audio in segments]
         tokenizer = self._tokenizer(decode_as)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
         texts: list[list[int]] = [[] for _ in segments]
@@ -168,8 +169,32 @@ class WhisperEngine:
                     if resume is not None and len(segments[i]) - (at + resume) >= MIN_REST_S * SAMPLE_RATE:
                         resumed.append((i, at + resume))
             pending = resumed
-        return [(Recognition(text=tokenizer.decode(tokens).strip(), language=language),
-                 total / count if count else float("-inf")) for tokens, (total, count) in zip(texts, scores)]
+        words = self._timed(segments, texts, tokenizer) if options.word_timestamps else [None] * len(segments)
+        return [(Recognition(text=tokenizer.decode(tokens).strip(), language=language, words=timed),
+                 total / count if count else float("-inf"))
+                for tokens, (total, count), timed in zip(texts, scores, words)]
+
+    def _timed(self, segments: list[np.ndarray], texts: list[list[int]], tokenizer) -> list[list[Word]]:
+        """Word timings for the tokens decoded from each segment, found as faster-whisper's transcribe() finds them
+        (the cross-attention's path through the audio), punctuation joined to its word: the text stays what the
+        plain decode gave, and on the CPU all segments are aligned in one call."""
+        chosen = [i for i, tokens in enumerate(texts) if tokens]
+        words: list[list[Word]] = [[] for _ in segments]
+        if not chosen:
+            return words
+        encoded = [self._encoded(segments[i]) for i in chosen]
+        frames = [min(len(segments[i]) // self._model.feature_extractor.hop_length, N_FRAMES) for i in chosen]
+        if self.device == "cpu":
+            stacked = ctranslate2.StorageView.from_array(np.concatenate([np.asarray(e) for e in encoded]))
+            found = self._model.find_alignment(tokenizer, [texts[i] for i in chosen], stacked, frames)
+        else:
+            found = [self._model.find_alignment(tokenizer, [texts[i]], e, n)[0]
+                     for i, e, n in zip(chosen, encoded, frames)]
+        for i, alignment in zip(chosen, found):
+            merge_punctuations(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+            words[i] = [Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                        for w in alignment if w["word"]]
+        return words
 
     def _max_tokens(self, seconds: float) -> int:
         return min(self._model.max_length, int(MIN_TOKENS + MAX_TOKENS_PER_S * seconds))
