@@ -158,7 +158,7 @@ def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int =
 # --- cues --------------------------------------------------------------------------------------------------------
 
 
-def _word_spans(text: str, words) -> list[tuple[int, int, float, float]]:
+def word_spans(text: str, words) -> list[tuple[int, int, float, float]]:
     """(first character, the one after the last, start, end) in `text` of each word found there. Words whose text
     is not found near where the previous one ended are skipped."""
     spans = []
@@ -259,7 +259,7 @@ def cues(transcript: Transcript, *, max_line_chars: int = MAX_LINE_CHARS, max_li
         speaker = transcript.speaker_name(segment.speaker)
         width = max(MIN_PREFIXED_LINE_CHARS, max_line_chars - len(speaker) - 2) if speaker and speaker_prefix \
             else max_line_chars
-        spans = _word_spans(text, segment.words or [])
+        spans = word_spans(text, segment.words or [])
         times = _boundary_times(text, segment, spans)
         classes = _break_classes(text)
         for lo, hi in _between_pauses(text, spans):

@@ -19,7 +19,7 @@ import streamlit as st
 
 from hushscribe.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, decode
 from hushscribe.errors import HushError
-from hushscribe.formats import FORMATS, REGISTRY, WORD_SEARCH_SLACK, format_timestamp, output_path, render
+from hushscribe.formats import FORMATS, REGISTRY, format_timestamp, output_path, render, word_spans
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.options import OutputOptions
 from hushscribe.transcript import Transcript, Word
@@ -62,20 +62,16 @@ def with_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
 
 
 def word_pieces(text: str, words: list[Word] | None) -> list[dict] | None:
-    """`text` in pieces that put together are the text: each word found in it, in order and near where the last one
-    ended (as subtitles find them), with its times; the text between words as pieces without. None when no word is
-    found, so the editor marks only the line."""
+    """`text` in pieces that put together are the text: each word found in it (as subtitles find them), with its
+    times; the text between words as pieces without. None when no word is found, so the editor marks only the
+    line."""
     pieces: list[dict] = []
     cursor = 0
-    for word in words or []:
-        token = word.text.strip()
-        at = text.find(token, cursor, cursor + len(token) + WORD_SEARCH_SLACK) if token else -1
-        if at < 0:
-            continue
-        if at > cursor:
-            pieces.append({"text": text[cursor:at]})
-        pieces.append({"text": token, "start": round(float(word.start), 3), "end": round(float(word.end), 3)})
-        cursor = at + len(token)
+    for first, after, start, end in word_spans(text, words or []):
+        if first > cursor:
+            pieces.append({"text": text[cursor:first]})
+        pieces.append({"text": text[first:after], "start": round(float(start), 3), "end": round(float(end), 3)})
+        cursor = after
     if not pieces:
         return None
     if cursor < len(text):
