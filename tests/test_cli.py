@@ -32,17 +32,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hushscribe", *args], capture_output=True, text=True, timeout=1800)
 
 
-@pytest.mark.slow
-def test_every_shared_clip_through_the_cli_scores_no_worse_than_plain_faster_whisper(manifest, shared_audio,
-                                                                                     tmp_path):
+def shared_clips_through_cli(manifest, shared_audio: Path, out: Path, *flags: str) -> list[tuple[dict, dict]]:
+    """Every shared clip transcribed by the CLI (a folder at a time, in its language): (manifest row, its JSON)."""
     for folder, language in GROUP_LANGUAGE.items():
-        result = run_cli("transcribe", str(shared_audio / folder), "-o", str(tmp_path / folder), "-f", "json,txt",
-                         "-l", language, "-q")
+        result = run_cli("transcribe", str(shared_audio / folder), "-o", str(out / folder), "-f", "json,txt",
+                         "-l", language, "-q", *flags)
         assert result.returncode == 0, result.stderr
+    return [(row, json.loads((out / row["file"].split("/")[0] / f"{Path(row['file']).stem}.json").read_text()))
+            for row in manifest]
+
+
+def assert_no_worse_than_plain(transcribed: list[tuple[dict, dict]]) -> None:
     refs, hyps = defaultdict(list), defaultdict(list)
-    for row in manifest:
-        folder, name = row["file"].split("/")
-        data = json.loads((tmp_path / folder / f"{Path(name).stem}.json").read_text())
+    for row, data in transcribed:
         group = row["lang"] if row["lang"] in PLAIN_FASTER_WHISPER else "other"
         refs[group].append(row["text"])
         hyps[group].append(data["text"])
@@ -53,31 +55,25 @@ def test_every_shared_clip_through_the_cli_scores_no_worse_than_plain_faster_whi
 
 
 @pytest.mark.slow
+def test_every_shared_clip_through_the_cli_scores_no_worse_than_plain_faster_whisper(manifest, shared_audio,
+                                                                                     tmp_path):
+    assert_no_worse_than_plain(shared_clips_through_cli(manifest, shared_audio, tmp_path))
+
+
+@pytest.mark.slow
 def test_every_word_of_every_shared_clip_is_timed_with_word_timestamps(manifest, shared_audio, tmp_path):
     """Issue 19's target: with --word-timestamps (Whisper's own word timings on the CPU), 100 % of the words are
     timed. Words are each segment's own text (put together, they are the text), in order, inside their segment,
-    never zero-length; and the transcripts stay within the plain ceilings."""
-    for folder, language in GROUP_LANGUAGE.items():
-        result = run_cli("transcribe", str(shared_audio / folder), "-o", str(tmp_path / folder), "-f", "json",
-                         "-l", language, "--word-timestamps", "-q")
-        assert result.returncode == 0, result.stderr
-    refs, hyps = defaultdict(list), defaultdict(list)
-    for row in manifest:
-        folder, name = row["file"].split("/")
-        data = json.loads((tmp_path / folder / f"{Path(name).stem}.json").read_text())
+    never zero-length; and timing the words leaves the transcripts within the plain ceilings."""
+    transcribed = shared_clips_through_cli(manifest, shared_audio, tmp_path, "--word-timestamps")
+    for _, data in transcribed:
         for segment in data["segments"]:
             words = segment["words"]
             assert words and "".join("".join(w["text"].split()) for w in words) == "".join(segment["text"].split())
             assert all(segment["start"] <= w["start"] < w["end"] <= segment["end"] + 1e-3 for w in words), segment
             assert all(a["end"] <= b["start"] + 1e-3 for a, b in zip(words, words[1:])), segment
             assert all(w["probability"] is not None for w in words)
-        group = row["lang"] if row["lang"] in PLAIN_FASTER_WHISPER else "other"
-        refs[group].append(row["text"])
-        hyps[group].append(data["text"])
-    rates = {group: error_rate(refs[group], hyps[group]) for group in refs}
-    print("error rates with word timings:", {g: f"{100 * r:.1f} %" for g, r in rates.items()})
-    for group, rate in rates.items():
-        assert rate <= PLAIN_FASTER_WHISPER[group], f"{group}: {rate:.3f} > plain {PLAIN_FASTER_WHISPER[group]}"
+    assert_no_worse_than_plain(transcribed)
 
 
 @pytest.mark.slow
