@@ -54,8 +54,8 @@ class Transcriber:
                                           f"'{options.language}'")
         if options.word_timestamps and not getattr(self.engine, "word_timing", None):
             raise OptionError("word_timestamps", "word timings with Qwen3-ASR need its forced aligner: fetch it "
-                                                 "once with `hushscribe models download qwen3-forcedaligner-0.6b`, "
-                                                 "or give the folder of one you have with --aligner")
+                                                 "once with `hushscribe models download qwen3-forcedaligner-0.6b` "
+                                                 "(on the command line, --aligner FOLDER takes one you have)")
         return options
 
     def stream(self, source: Source | np.ndarray | Prepared, options: TranscribeOptions | None = None,
