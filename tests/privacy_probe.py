@@ -60,7 +60,7 @@ def stop(traced_server: subprocess.Popen) -> None:
 
 
 def web(out: Path, clip: Path, model: str | None) -> dict:
-    from tests.test_web_browser import start_browser, transcribe_in_page
+    from tests.test_web_browser import editor_text, start_browser, transcribe_in_page
 
     port = free_port()
     server = subprocess.Popen(traced(out, "web", "web", "--port", str(port)),
@@ -70,9 +70,7 @@ def web(out: Path, clip: Path, model: str | None) -> dict:
         wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", server)
         browser = start_browser(out / "profile")
         transcribe_in_page(browser, f"http://127.0.0.1:{port}", [clip])
-        from selenium.webdriver.common.by import By
-
-        text = browser.find_element(By.XPATH, "//textarea[contains(@aria-label, 'Transcript')]").get_attribute("value")
+        text = editor_text(browser)
     finally:
         if browser is not None:
             browser.quit()
