@@ -84,6 +84,7 @@ def test_audio_placeholder_expands_to_the_encoder_length(engine):
 
 
 def test_a_segment_that_hits_the_token_cap_is_flagged(engine, clip, monkeypatch):
+    monkeypatch.setattr(engine, "side_by_side", False)  # one segment, one budget (not pieces, each with one)
     monkeypatch.setattr(qwen_module, "TOKENS_BASE", 3)
     monkeypatch.setattr(qwen_module, "TOKENS_PER_SECOND", 0)
     transcript = Transcriber(engine).transcribe(clip("jfk")["path"], language="en")

@@ -10,7 +10,7 @@ from hushscribe import HushError, TranscribeOptions, Transcriber
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.scoring import error_rate
-from hushscribe.transcriber import MIN_LOOP_PIECE_S, prepare
+from hushscribe.transcriber import MIN_LOOP_PIECE_S, MIN_SIDE_PIECE_S, prepare
 from hushscribe.transcript import FLAG_REPETITION, Word
 
 
@@ -182,6 +182,27 @@ def test_speech_the_words_skip_is_recognised_again_on_its_own(clip):
     for engine, options in ((RecordingEngine(), {"word_timestamps": True}), (RecordingEngine(hears_s=1.0), {})):
         Transcriber(engine).transcribe(audio, language="en", **options)
         assert len(engine.calls) == 1
+
+
+def test_a_batch_with_room_gets_long_segments_in_pieces_cut_in_pauses_and_put_together_again(clip):
+    path = clip("harvard_list72")["path"]  # 27.8 s and 6.3 s of read sentences with pauses between them
+    plain = RecordingEngine(batch_size=8)
+    whole = Transcriber(plain).transcribe(path, language="en")
+    gpu = RecordingEngine(batch_size=8)
+    gpu.side_by_side = True
+    pieced = Transcriber(gpu).transcribe(path, language="en")
+    (lengths, _), = gpu.calls  # one batch
+    assert len(lengths) > len(plain.calls[0][0]) and min(lengths) >= MIN_SIDE_PIECE_S
+    assert max(lengths) < max(plain.calls[0][0]) / 2  # the batch takes as long as its longest piece
+    assert sum(lengths) == pytest.approx(sum(plain.calls[0][0]))
+    # the same segments as without pieces, each with its pieces' text put together
+    assert [(s.start, s.end) for s in pieced.segments] == [(s.start, s.end) for s in whole.segments]
+    assert pieced.text.count("seconds") == len(lengths)
+    # a full batch has no room: nothing is cut
+    full = RecordingEngine(batch_size=2)
+    full.side_by_side = True
+    Transcriber(full).transcribe(path, language="en")
+    assert full.calls[0][0] == plain.calls[0][0]
 
 
 def test_silence_gives_an_empty_transcript_without_calling_the_engine():

@@ -122,6 +122,9 @@ MIN_LANGUAGE_PIECE_S = 1.5
 # PRIOR_FLOOR, so that a clear switch of language always wins.
 PRIOR_WEIGHT = 0.5
 PRIOR_FLOOR = 0.05
+# On an engine that recognises segments side by side at no cost, a batch with room to spare is filled with pieces of
+# its longest segments, cut in pauses, none shorter than this: the batch takes as long as its longest piece.
+MIN_SIDE_PIECE_S = 4.0
 # Segments whose languages are found before they are recognised (an engine keeps their encodings in between)
 LANGUAGE_LOOKAHEAD = 8
 
@@ -263,13 +266,21 @@ class _Window:
                 yield from self._recognise_units(units[i:i + step])
 
     def _recognise_units(self, units: list[tuple[vad.Span, str | None]]) -> list[Segment]:
-        """Segments for (span, language) pairs, in order: one engine call per language among them."""
+        """Segments for (span, language) pairs, in order: one engine call per language among them. An engine that
+        recognises segments side by side at no cost (a GPU) gets a batch with room to spare as more, shorter pieces,
+        cut in pauses; their texts are put together again, one segment per unit."""
+        pieces = self._side_by_side(units)
         found: dict[int, Segment] = {}
-        for language in dict.fromkeys(language for _, language in units):
-            chosen = [i for i, (_, lang) in enumerate(units) if lang == language]
-            segments = self._recognise_batch([units[i][0] for i in chosen], self._options(language), retry=True)
+        for language in dict.fromkeys(language for _, language in pieces):
+            chosen = [i for i, (_, lang) in enumerate(pieces) if lang == language]
+            segments = self._recognise_batch([pieces[i][0] for i in chosen], self._options(language), retry=True)
             found.update(zip(chosen, segments))
-        segments = [found[i] for i in range(len(units))]
+        segments, at = [], 0
+        for span, _ in units:
+            count = sum(1 for piece, _ in pieces if span.start <= piece.start < span.end)
+            parts = [found[i] for i in range(at, at + count)]
+            segments.append(parts[0] if count == 1 else _merged(parts))
+            at += count
         return self._aligned(segments) if self._words_wanted and self.stream.engine.word_timing == "aligner" \
             else segments
 
@@ -321,6 +332,34 @@ class _Window:
                 units.append((vad.Span(run[0][0].start, run[-1][0].end), language))
         return units
 
+    def _side_by_side(self, units: list[tuple[vad.Span, str | None]]) -> list[tuple[vad.Span, str | None]]:
+        """`units` with the longest piece cut in the pause nearest its middle that leaves MIN_SIDE_PIECE_S either
+        side, again and again while the engine's batch has room (engine.side_by_side): a lone 30 s clip decodes
+        as a few 5-10 s pieces at once, in the time of the longest."""
+        engine = self.stream.engine
+        pieces = list(units)
+        room = engine.batch_size - len(pieces) if getattr(engine, "side_by_side", False) else 0
+        while room > 0:
+            cuts = {i: self._cut_in_pause(span, int(MIN_SIDE_PIECE_S * SAMPLE_RATE), short=True)
+                    for i, (span, _) in enumerate(pieces) if span.duration_s >= 2 * MIN_SIDE_PIECE_S}
+            cuts = {i: halves for i, halves in cuts.items() if halves}
+            if not cuts:
+                break
+            i = max(cuts, key=lambda i: pieces[i][0].duration_s)
+            pieces[i:i + 1] = [(half, pieces[i][1]) for half in cuts[i]]
+            room -= 1
+        return pieces
+
+    def _cut_in_pause(self, span: vad.Span, margin: int, *, short: bool = False) -> tuple[vad.Span, vad.Span] | None:
+        """`span` cut in the pause (see _pauses) nearest its middle among those at least `margin` samples from
+        either end; None if there is none."""
+        middle = (span.start + span.end) // 2
+        pauses = [cut for cut in self._pauses(span, short=short) if span.start + margin <= cut <= span.end - margin]
+        if not pauses:
+            return None
+        cut = min(pauses, key=lambda cut: abs(cut - middle))
+        return vad.Span(span.start, cut), vad.Span(cut, span.end)
+
     def _pieces(self, span: vad.Span) -> list[vad.Span]:
         """`span` cut in the middle of each pause inside it, into pieces of at least MIN_LANGUAGE_PIECE_S."""
         pieces = _cut_at(span, [vad.Span(cut, cut) for cut in self._pauses(span)])
@@ -332,10 +371,12 @@ class _Window:
                 merged.append(piece)
         return merged
 
-    def _pauses(self, span: vad.Span) -> list[int]:
-        """The middle of each pause between the stretches of speech inside `span`."""
+    def _pauses(self, span: vad.Span, *, short: bool = False) -> list[int]:
+        """The middle of each pause between the stretches of speech inside `span`; with `short`, also of pauses
+        shorter than the stretches' padding (where two stretches meet)."""
         inside = [s for s in self._speech if s.end > span.start and s.start < span.end]
-        return [(a.end + b.start) // 2 for a, b in zip(inside, inside[1:]) if b.start > a.end]
+        return [(a.end + b.start) // 2 for a, b in zip(inside, inside[1:]) if b.start > a.end or
+                (short and b.start == a.end)]
 
     def _audio(self, spans: list[vad.Span]) -> list[np.ndarray]:
         return [self._samples[s.start:s.end] for s in spans]
@@ -374,12 +415,7 @@ class _Window:
         moment of that third; None for a span shorter than twice MIN_LOOP_PIECE_S."""
         if span.duration_s < 2 * MIN_LOOP_PIECE_S:
             return None
-        third, middle = (span.end - span.start) // 3, (span.start + span.end) // 2
-        pauses = [cut for cut in self._pauses(span) if span.start + third <= cut <= span.end - third]
-        if not pauses:
-            return vad.halve(span, self._samples)
-        cut = min(pauses, key=lambda cut: abs(cut - middle))
-        return vad.Span(span.start, cut), vad.Span(cut, span.end)
+        return self._cut_in_pause(span, (span.end - span.start) // 3) or vad.halve(span, self._samples)
 
     def _segment(self, span: vad.Span, rec: Recognition) -> Segment:
         return self._filtered(span, rec.text, rec.language or self.stream.language, rec.flags, rec.words)

@@ -38,6 +38,9 @@ class Engine(Protocol):
     # how it times words: "recognition" (recognize() returns them when asked), "aligner" (align() times a
     # segment's final text), or None (it cannot)
     word_timing: str | None
+    # optional: True where segments recognised side by side cost no more than the longest (a GPU), so that the
+    # transcriber cuts a lone long segment into pieces to fill the batch
+    side_by_side: bool
 
     def supports_language(self, language: str) -> bool: ...
 

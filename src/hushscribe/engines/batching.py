@@ -39,6 +39,7 @@ class BatchingEngine:
         self.name, self.model_name, self.batch_size = engine.name, engine.model_name, engine.batch_size
         self.device = getattr(engine, "device", "cpu")
         self.word_timing = getattr(engine, "word_timing", None)
+        self.side_by_side = getattr(engine, "side_by_side", False)
         self._queue: queue.Queue[_Job] = queue.Queue()
         self.stats = {"batches": 0, "segments": 0, "most_calls_in_a_batch": 0}
         threading.Thread(target=self._work, name="hushscribe-batcher", daemon=True).start()

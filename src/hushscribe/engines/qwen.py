@@ -87,6 +87,8 @@ class QwenEngine:
         # On CUDA the decode step is a CUDA graph per batch-size bucket, each holding a KV cache for a 30 s
         # segment (GRAPH_MEMORY_SHARE). With `compile`, the step is fused by torch.compile once that pays (FusePolicy).
         self.use_graphs = self.device.type == "cuda"
+        # on a GPU a batch takes as long as its longest segment: a lone long one is better cut into pieces
+        self.side_by_side = self.use_graphs
         if self.use_graphs:
             # cuDNN's attention builds a plan for every new sequence length (measured on an H200: the encoder
             # took 0.16-0.76 s on a length it had not seen, 0.015 s on one it had), and segments, live ones most
