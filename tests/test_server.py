@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -249,6 +250,69 @@ def test_concurrent_requests_share_batches_on_the_qwen_engine(tiny_qwen, manifes
     finally:
         log = stop(process)
     assert "Traceback" not in log, log
+
+
+class WaitingEngine:
+    """Holds its first batch until `expected` requests are in the server at once (each in its own thread asks
+    whether its language is known), then answers every segment "hello"."""
+
+    name, model_name, batch_size, device, word_timing = "waiting", "test", 128, "cpu", None
+
+    def __init__(self, expected: int) -> None:
+        import threading
+
+        self.expected, self.threads, self.lock, self.first = expected, set(), threading.Lock(), True
+
+    def supports_language(self, language):
+        import threading
+
+        with self.lock:
+            self.threads.add(threading.get_ident())
+        return True
+
+    def language_probabilities(self, segments):
+        return None
+
+    def recognize(self, segments, options):
+        from hushscribe.engines.base import Recognition
+
+        if self.first:
+            self.first = False
+            deadline = time.monotonic() + 30
+            while len(self.threads) < self.expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return [Recognition("hello", "en") for _ in segments]
+
+
+def test_sixty_four_requests_at_once_are_all_taken_in(clip):
+    """More requests at once than anyio's default 40 threads: while the engine holds its first batch, every one of
+    them is in the server (each in a thread of its own), on its way to the shared batches."""
+    import threading
+
+    import uvicorn
+
+    from hushscribe.server import create_app
+
+    clients = 64
+    engine = WaitingEngine(clients)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=120)
+        data = clip("jfk")["path"].read_bytes()
+        with ThreadPoolExecutor(clients) as pool:
+            texts = list(pool.map(lambda _: client.audio.transcriptions.create(
+                model="whisper-1", file=("jfk.flac", data), language="en").text, range(clients)))
+        assert texts == ["hello"] * clients
+        assert len(engine.threads) == clients
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def test_serve_binds_to_loopback_by_default():

@@ -8,6 +8,7 @@ into shared batches.
 """
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -44,12 +45,23 @@ PARAMS = {"language": "language", "context": "prompt", "speakers": "speakers", "
 OPENAI_MODEL_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe",
                         "gpt-live-transcribe", "gpt-realtime-whisper")
 MAX_LIVE_STREAMS = 256  # WebSocket connections served at once (each holds at most one worker thread)
+MAX_REQUESTS_AT_ONCE = 256  # transcription requests worked on at once (a thread each); their segments share batches
 # A browser cannot set headers on a WebSocket: OpenAI's browser clients send the key as a subprotocol.
 KEY_PROTOCOL = "openai-insecure-api-key."
 LIVE_PAGE = {"": ("live.html", "text/html"), "/app.js": ("live.js", "text/javascript"),
              "/worklet.js": ("live-worklet.js", "text/javascript"), "/style.css": ("live.css", "text/css")}
 # The live page may load only what this server serves, and talk only to it.
 LIVE_PAGE_POLICY = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app):
+    # Starlette runs each request in a thread of anyio's pool, 40 by default: requests beyond that would wait
+    # outside the shared batches while the GPU has room for them
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = MAX_REQUESTS_AT_ONCE
+    yield
 
 
 class ApiError(Exception):
@@ -69,7 +81,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
     batching = BatchingEngine(engine)
     transcriber = Transcriber(batching)
     served = batching.model_name
-    app = FastAPI(title="hushscribe", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="hushscribe", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
