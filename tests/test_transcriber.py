@@ -10,7 +10,7 @@ from hushscribe import HushError, TranscribeOptions, Transcriber
 from hushscribe.audio import SAMPLE_RATE, decode
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.scoring import error_rate
-from hushscribe.transcriber import MIN_LOOP_PIECE_S, MIN_SIDE_PIECE_S, prepare
+from hushscribe.transcriber import MIN_LOOP_PIECE_S, MIN_SIDE_PIECE_S, SIDE_BY_SIDE_ROWS, prepare
 from hushscribe.transcript import FLAG_REPETITION, Word
 
 
@@ -184,7 +184,7 @@ def test_speech_the_words_skip_is_recognised_again_on_its_own(clip):
         assert len(engine.calls) == 1
 
 
-def test_a_batch_with_room_gets_long_segments_in_pieces_cut_in_pauses_and_put_together_again(clip):
+def test_a_batch_with_room_gets_long_segments_in_pieces_cut_in_pauses_and_put_together_again(clip, monkeypatch):
     path = clip("harvard_list72")["path"]  # 27.8 s and 6.3 s of read sentences with pauses between them
     plain = RecordingEngine(batch_size=8)
     whole = Transcriber(plain).transcribe(path, language="en")
@@ -198,11 +198,13 @@ def test_a_batch_with_room_gets_long_segments_in_pieces_cut_in_pauses_and_put_to
     # the same segments as without pieces, each with its pieces' text put together
     assert [(s.start, s.end) for s in pieced.segments] == [(s.start, s.end) for s in whole.segments]
     assert pieced.text.count("seconds") == len(lengths)
-    # a full batch has no room: nothing is cut
-    full = RecordingEngine(batch_size=2)
-    full.side_by_side = True
-    Transcriber(full).transcribe(path, language="en")
-    assert full.calls[0][0] == plain.calls[0][0]
+    # a full batch has no room, and a batch of SIDE_BY_SIDE_ROWS is not small: nothing is cut
+    for batch_size, rows in ((2, SIDE_BY_SIDE_ROWS), (8, 2)):
+        full = RecordingEngine(batch_size=batch_size)
+        full.side_by_side = True
+        monkeypatch.setattr("hushscribe.transcriber.SIDE_BY_SIDE_ROWS", rows)
+        Transcriber(full).transcribe(path, language="en")
+        assert full.calls[0][0] == plain.calls[0][0]
 
 
 def test_silence_gives_an_empty_transcript_without_calling_the_engine():
