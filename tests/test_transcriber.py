@@ -3,6 +3,9 @@ that shows what the pipeline hands to an engine."""
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import numpy as np
 import pytest
 
@@ -277,6 +280,61 @@ def test_a_long_file_is_read_in_windows_with_the_right_times(clip, tmp_path, tra
     assert len(transcript.segments) == len(starts) == 7
     for start, segment in zip(starts, transcript.segments):
         assert abs(segment.start - start) < 1.0 and error_rate(row["text"], segment.text) < 0.1
+
+
+class GpuEngine(RecordingEngine):
+    """A RecordingEngine on "cuda" whose first batch waits (up to 20 s) for `reading` to be set, noting whether it
+    was: what it would see if the file went on being read while the GPU recognises."""
+
+    device = "cuda"
+
+    def __init__(self) -> None:
+        super().__init__(batch_size=16)
+        self.reading = threading.Event()
+        self.overlapped: bool | None = None
+
+    def recognize(self, segments, options):
+        if self.overlapped is None:
+            self.overlapped = self.reading.wait(timeout=20)
+        return super().recognize(segments, options)
+
+
+def test_on_a_gpu_the_next_window_is_read_while_this_one_is_recognised(clip, tmp_path, monkeypatch):
+    from hushscribe import transcriber as transcriber_module
+
+    path = tmp_path / "long.flac"
+    _flac_with_speech_at(path, decode(clip("jfk")["path"]), 25, 240)  # three windows
+    segmented = transcriber_module._segmented
+    engine = GpuEngine()
+
+    def noting(offset, *args):
+        if offset:  # a later window is being made
+            engine.reading.set()
+        return segmented(offset, *args)
+
+    monkeypatch.setattr(transcriber_module, "_segmented", noting)
+    ahead = Transcriber(engine).transcribe(path, language="en")
+    assert engine.overlapped  # the second window was being made while the first was recognised
+    # the same transcript as without reading ahead
+    engine.device = "cpu"
+    plain = Transcriber(engine).transcribe(path, language="en")
+    assert plain.segments == ahead.segments and plain.duration == ahead.duration
+    # stopped early: the thread goes, and an error in it reaches the reader
+    engine.device = "cuda"
+    stream = Transcriber(engine).stream(path, language="en")
+    next(iter(stream))
+    del stream  # a caller that stops early lets the stream go
+    gc.collect()
+    assert not [t for t in threading.enumerate() if t.name == "hushscribe-read-ahead"]
+
+    def failing(offset, *args):
+        if offset:
+            raise HushError("the file broke off", source="long.flac")
+        return segmented(offset, *args)
+
+    monkeypatch.setattr(transcriber_module, "_segmented", failing)
+    with pytest.raises(HushError, match="broke off"):
+        Transcriber(engine).transcribe(path, language="en")
 
 
 @pytest.mark.slow

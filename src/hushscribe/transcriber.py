@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,6 +69,8 @@ class Transcriber:
         if isinstance(source, Prepared):
             return TranscriptStream(self.engine, source.name, source.seconds, iter(source.windows), options, started)
         name, seconds, windows = _opened(source, options)
+        if str(getattr(self.engine, "device", "cpu")) != "cpu":  # the CPU is free while the GPU recognises
+            windows = _read_ahead(windows)
         return TranscriptStream(self.engine, name, seconds, windows, options, started)
 
 
@@ -451,6 +455,50 @@ class _Window:
         shifted = [replace(w, start=w.start + start, end=w.end + start) for w in words] if words else None
         return Segment(start=start, end=(self.offset + span.end) / SAMPLE_RATE, text=clean, language=language,
                        flags=flags, words=shifted)
+
+
+_END = object()
+
+
+def _read_ahead(windows: Iterator[Window]) -> Iterator[Window]:
+    """`windows` made one ahead in a thread: the next window is decoded and segmented while this one is recognised.
+    An error in the thread is raised here; stopping early stops the thread and closes `windows` (the file)."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for window in windows:
+                if not hand_over((window, None)):
+                    return
+            hand_over((_END, None))
+        except BaseException as exc:  # given to the reader, who raises it
+            hand_over((None, exc))
+        finally:
+            windows.close()
+
+    thread = threading.Thread(target=make, name="hushscribe-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            window, error = ready.get()
+            if error is not None:
+                raise error
+            if window is _END:
+                return
+            yield window
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _cut_at(span: vad.Span, stretches: list[vad.Span]) -> list[vad.Span]:
