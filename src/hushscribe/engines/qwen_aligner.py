@@ -8,7 +8,6 @@ aligned word, monotonic, inside the segment and never zero-length.
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from hushscribe.engines.qwen_attention import use_fast_attention
 from hushscribe.errors import HushError
 from hushscribe.transcript import Word
 from hushscribe.words import tidied, word_texts
-
-log = logging.getLogger(__name__)
 
 # Languages the aligner was trained on that its word splitter handles without extra packages (Japanese and Korean
 # need nagisa and soynlp: their text is aligned as the default splitter cuts it, like any other language).
