@@ -1,5 +1,6 @@
-"""Speaker labels: speed of the diarization part alone, and DER / count found on conversations built from the
-shared clips (tests/conversations.py; truth known by construction).
+"""Speaker labels: speed of the diarization part alone, DER / count found on conversations built from the shared
+clips (tests/conversations.py; truth known by construction), and on the real recordings in ../shared/audio/diar
+(two AMI meeting excerpts, a VoxConverse broadcast; RTTM references, scored with overlaps as the field does).
 
     python bench/speakers.py [--minutes 60] [--threads 2] [--conversations 8] [--device cuda] [--speed-only]
 
@@ -100,6 +101,31 @@ def main() -> None:
                   f"{found}")
     print("count confusion (rows: true 1-4; columns: found 0-7)")
     print(confusion[1:])
+    real_recordings(args.audio / "diar")
+
+
+def real_recordings(folder: Path) -> None:
+    """DER and the count found by `auto` on the real recordings in ../shared/audio/diar (meetings, broadcast), scored
+    as the field scores them (scoring.diarization_error_rate: overlaps per speaker, 0.25 s collar, inside the
+    reference's labelled span)."""
+    from hushscribe import speakers, vad
+    from hushscribe.audio import decode
+    from hushscribe.scoring import diarization_error_rate, read_rttm
+
+    print("real recording                          speakers  found by auto  DER(auto)  DER(count given)")
+    for wav in sorted(folder.glob("*.wav")):
+        reference = read_rttm(wav.with_suffix(".rttm"))
+        count = len({speaker for _, _, speaker in reference})
+        audio = decode(wav)
+        diarizer = speakers.Diarizer("auto")
+        diarizer.add(audio, vad.activity(audio))
+        rates = {}
+        for setting in ("auto", count):
+            diarizer.speakers = setting
+            turns = diarizer.turns()
+            rates[setting] = diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in turns])
+            found = len({t.speaker for t in turns}) if setting == "auto" else found
+        print(f"{wav.stem:40s} {count:8d}  {found:13d}  {rates['auto']:9.3f}  {rates[count]:16.3f}")
 
 
 if __name__ == "__main__":

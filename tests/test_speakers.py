@@ -100,6 +100,21 @@ def _der(reference, turns) -> float:
     return diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in turns], collar=0.25)
 
 
+def test_the_error_rate_scores_overlapped_speech_per_speaker_inside_the_labelled_span(tmp_path):
+    from hushscribe.scoring import diarization_error_rate, read_rttm
+
+    rttm = tmp_path / "two.rttm"
+    rttm.write_text("SPEAKER two 1 10.00 10.00 <NA> <NA> A <NA> <NA>\n"
+                    "SPEAKER two 1 15.00 10.00 <NA> <NA> B <NA> <NA>\n")
+    reference = read_rttm(rttm)
+    assert reference == [(10.0, 20.0, "A"), (15.0, 25.0, "B")]  # 5 s of overlap: 20 s of speaker time
+    assert diarization_error_rate(reference, [(10.0, 20.0, "x"), (15.0, 25.0, "y")], collar=0) == 0.0
+    # one voice for both: the overlap misses B (5 s), and B alone is confused with A's voice (5 s)
+    assert diarization_error_rate(reference, [(10.0, 25.0, "x")], collar=0) == pytest.approx(0.5)
+    # speech outside the reference's labelled span (0-10 s here) is not scored
+    assert diarization_error_rate(reference, [(0.0, 20.0, "x"), (15.0, 25.0, "y")], collar=0) == 0.0
+
+
 def test_diarization_error_rate_with_the_count_given(diarized):
     rates = [_der(reference, known) for _, _, reference, known, _ in diarized]
     print("DER, count given:", [f"{r:.3f}" for r in rates])

@@ -38,41 +38,53 @@ def error_rate(references: list[str] | str, hypotheses: list[str] | str) -> floa
 
 def diarization_error_rate(reference: list[tuple[float, float, str]], hypothesis: list[tuple[float, float, str]],
                            *, collar: float = 0.25, step: float = 0.01) -> float:
-    """(missed speech + false alarm + speaker confusion) / scored reference speech, on a `step`-second grid, under
-    the best one-to-one mapping of hypothesis speakers to reference speakers. Turns are (start, end, speaker) and do
-    not overlap within either list; time within `collar` seconds of a reference turn's start or end is not scored
-    (the NIST convention). Needs no jiwer; the mapping is exact (see _best_matching), so keep speakers to a dozen."""
+    """(missed speech + false alarm + speaker confusion) / scored reference speech, as the field scores it (NIST's
+    md-eval): on a `step`-second grid, only inside the reference's labelled span (its first start to its last end),
+    time within `collar` seconds of a reference turn's start or end not scored, overlapped speech counted once per
+    speaker, under the best one-to-one mapping of hypothesis speakers to reference speakers. Turns are (start, end,
+    speaker) and may overlap in either list. In each frame with R reference and H hypothesis speakers, of whom M are
+    mapped onto each other, the error is max(R, H) - M (the missed, false alarm and confused speakers together).
+    Needs no jiwer; the mapping is exact (see _best_matching), so keep speakers to a dozen."""
     import numpy as np
 
     end = max([e for _, e, _ in reference + hypothesis], default=0.0)
     n = int(np.ceil(end / step)) + 1
 
-    def frames(turns) -> tuple[np.ndarray, list[str]]:
+    def frames(turns) -> np.ndarray:
+        """(frames, speakers) activity."""
         names = sorted({s for _, _, s in turns})
-        labels = np.full(n, -1)
+        active = np.zeros((n, len(names)), bool)
         for start, stop, speaker in turns:
-            labels[round(start / step):round(stop / step)] = names.index(speaker)
-        return labels, names
+            active[round(start / step):round(stop / step), names.index(speaker)] = True
+        return active
 
-    ref, ref_names = frames(reference)
-    hyp, hyp_names = frames(hypothesis)
-    scored = np.ones(n, bool)
+    ref, hyp = frames(reference), frames(hypothesis)
+    scored = np.zeros(n, bool)
+    if reference:
+        scored[round(min(s for s, _, _ in reference) / step):round(max(e for _, e, _ in reference) / step)] = True
     c = round(collar / step)
     for start, stop, _ in reference:
         for edge in (round(start / step), round(stop / step)):
             scored[max(0, edge - c):edge + c] = False
     ref, hyp = ref[scored], hyp[scored]
-    speech = np.count_nonzero(ref >= 0)
+    speech = int(ref.sum())
     if speech == 0:
-        return 0.0 if np.count_nonzero(hyp >= 0) == 0 else 1.0
-    missed = np.count_nonzero((ref >= 0) & (hyp < 0))
-    false_alarm = np.count_nonzero((ref < 0) & (hyp >= 0))
-    both = (ref >= 0) & (hyp >= 0)
-    overlap = np.zeros((len(ref_names), len(hyp_names)), int)
-    np.add.at(overlap, (ref[both], hyp[both]), 1)
-    matched = _best_matching(overlap)
-    confusion = np.count_nonzero(both) - matched
-    return (missed + false_alarm + confusion) / speech
+        return 0.0 if not hyp.any() else 1.0
+    matched = _best_matching(ref.T.astype(np.int64) @ hyp.astype(np.int64))
+    return (int(np.maximum(ref.sum(axis=1), hyp.sum(axis=1)).sum()) - matched) / speech
+
+
+def read_rttm(path) -> list[tuple[float, float, str]]:
+    """The (start, end, speaker) turns of an RTTM file (`SPEAKER file 1 start duration <NA> <NA> speaker ...`)."""
+    from pathlib import Path
+
+    turns = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if fields and fields[0] == "SPEAKER":
+            start, duration = float(fields[3]), float(fields[4])
+            turns.append((start, start + duration, fields[7]))
+    return turns
 
 
 def _best_matching(overlap) -> int:
