@@ -119,12 +119,13 @@ def real_recordings(folder: Path) -> None:
         audio = decode(wav)
         diarizer = speakers.Diarizer("auto")
         diarizer.add(audio, vad.activity(audio))
-        rates = {}
+        rates, found = {}, {}
         for setting in ("auto", count):
             diarizer.speakers = setting
             turns = diarizer.turns()
             rates[setting] = diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in turns])
-            found = len({t.speaker for t in turns}) if setting == "auto" else found
+            found[setting] = len({t.speaker for t in turns})
+        found = found["auto"]
         print(f"{wav.stem:40s} {count:8d}  {found:13d}  {rates['auto']:9.3f}  {rates[count]:16.3f}")
 
 
