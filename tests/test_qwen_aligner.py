@@ -19,7 +19,7 @@ from .test_words import keeps_the_contract
 torch = pytest.importorskip("torch", reason=QWEN_MISSING)
 pytest.importorskip("transformers", reason=QWEN_MISSING)
 
-from hushscribe import Transcriber  # noqa: E402
+from hushscribe import HushError, Transcriber  # noqa: E402
 from hushscribe.audio import SAMPLE_RATE, decode  # noqa: E402
 from hushscribe.engines.batching import BatchingEngine  # noqa: E402
 from hushscribe.engines.qwen import QwenEngine  # noqa: E402
@@ -108,6 +108,9 @@ def test_without_an_aligner_word_timings_are_refused_with_the_download_command(t
                              "qwen", "--model", str(tiny_qwen), "--aligner", str(tmp_path / "none")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "not a Qwen3-ForcedAligner folder" in result.stderr
+    with pytest.raises(HushError, match="not a Qwen3-ForcedAligner"):  # the recognition model given as the aligner
+        QwenEngine(tiny_qwen, device="cpu", aligner=tiny_qwen).align([np.zeros(SAMPLE_RATE, np.float32)],
+                                                                     [("hello", "en")])
 
 
 def test_cli_writes_word_timings_to_json_and_cuts_subtitles_at_words(tiny_qwen, tiny_aligner, clip, tmp_path):

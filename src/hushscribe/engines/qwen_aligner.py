@@ -31,14 +31,21 @@ class QwenAligner:
     """Loaded once (by the Qwen engine, on first use); `align` times the words of many segments in batches."""
 
     def __init__(self, folder: Path, device, dtype) -> None:
+        import transformers
         from transformers import AutoModelForTokenClassification, AutoProcessor
 
+        if not hasattr(transformers, "Qwen3ASRForTokenClassification"):
+            raise HushError(f"transformers {transformers.__version__} cannot run Qwen3-ForcedAligner; upgrade it "
+                            "(pip install -U transformers) to time Qwen3-ASR's words")
         try:
             self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             self.model = AutoModelForTokenClassification.from_pretrained(
                 folder, dtype=dtype, local_files_only=True, attn_implementation="sdpa").to(device).eval()
         except (OSError, ValueError) as exc:
             raise HushError(f"cannot load Qwen3-ForcedAligner from {folder}: {str(exc).splitlines()[0]}") from None
+        if self.model.config.num_labels <= 2:  # a recognition model read as a classifier: no timestamp classes
+            raise HushError(f"{folder} is not a Qwen3-ForcedAligner (it has no timestamp classes); give the folder "
+                            "of Qwen3-ForcedAligner-0.6B-hf, not of a recognition model")
         use_fast_attention(self.model)  # the encoder's windows in one call, as for recognition
         self.device, self.dtype = device, dtype
         self.bin_s = float(self.processor.timestamp_segment_time) / 1000.0
@@ -90,7 +97,8 @@ class QwenAligner:
         inputs = inputs.to(self.device)
         inputs["input_features"] = inputs["input_features"].to(self.dtype)
         durations = [len(audio) / SAMPLE_RATE for audio in segments]
-        slots = inputs["input_ids"] == self.model.config.timestamp_token_id
+        slot = self.model.config.timestamp_token_id
+        slots = inputs["input_ids"] == slot
         with torch.inference_mode():
             logits = self.model(**inputs).logits
             # only the slots are read, each over the bins inside its segment: one small copy to the CPU
@@ -100,7 +108,6 @@ class QwenAligner:
             rows = slots.nonzero()[:, 0]
             picked[torch.arange(widest, device=self.device)[None, :] >= bins[rows][:, None]] = -math.inf
             per_row = picked.cpu().split(slots.sum(dim=1).tolist())
-        slot = self.model.config.timestamp_token_id
         aligned = []
         for row_logits, duration, (text, _), row_tokens in zip(per_row, durations, texts, tokens):
             found = self.processor.decode_forced_alignment(
