@@ -209,7 +209,11 @@ def test_the_editor_plays_from_a_line_goes_to_a_word_and_its_edits_reach_the_dow
         assert edited.endswith("Edited by hand.")
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#lines li:first-child .word"))  # timed the old text
         browser.switch_to.default_content()
-        WebDriverWait(browser, 60).until(lambda d: any(edited in c.text for c in d.find_elements(By.TAG_NAME, "code")))
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # the page redraws the transcript on the rerun the edit causes: an element read mid-redraw is looked up again
+        WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: any(edited in c.text for c in d.find_elements(By.TAG_NAME, "code")))
         browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, EDITOR))
         assert browser.execute_script(f"return {player}.currentTime") == pytest.approx(word_start)  # same player
         browser.switch_to.default_content()
