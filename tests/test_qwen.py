@@ -83,6 +83,27 @@ def test_audio_placeholder_expands_to_the_encoder_length(engine):
     assert inputs["input_features"].shape[-1] % 100 == 0
 
 
+@pytest.mark.parametrize("language, context", [("en", ""), (None, ""), ("yue", "Dr. Chan, 七牛")])
+def test_inputs_are_what_the_processor_builds(engine, manifest, language, context):
+    """Our batched inputs (prompt tokenized once, log-mel on the model's device) equal the processor's own
+    transcription request, for a batch of lengths around its edges: under its 0.5 s minimum, whole and
+    partial encoder chunks, 30 s."""
+    from hushscribe.engines.qwen_inputs import audio_tokens
+
+    audio = decode(manifest[0]["path"])
+    lengths = [30 * SAMPLE_RATE, 7 * SAMPLE_RATE + 123, SAMPLE_RATE, 16_160, SAMPLE_RATE // 4]
+    batch = [np.resize(audio, n) for n in lengths]
+    ours = engine.inputs(batch, RecognitionOptions(language=language, context=context))
+    library = engine.processor.apply_transcription_request(batch, language=language, prompt=context)
+    for key in ("input_ids", "attention_mask", "input_features_mask"):
+        assert ours[key].cpu().tolist() == library[key].tolist(), key
+    torch.testing.assert_close(ours["input_features"].float().cpu(), library["input_features"].float(),
+                               rtol=0, atol=1e-4 if engine.dtype == torch.float32 else 2e-2)
+    frames = library["input_features_mask"].sum(-1).tolist()
+    placeholders = (library["input_ids"] == engine.processor.audio_token_id).sum(-1).tolist()
+    assert [audio_tokens(n) for n in frames] == placeholders
+
+
 def test_a_segment_that_hits_the_token_cap_is_flagged(engine, clip, monkeypatch):
     monkeypatch.setattr(engine, "side_by_side", False)  # one segment, one budget (not pieces, each with one)
     monkeypatch.setattr(qwen_module, "TOKENS_BASE", 3)

@@ -19,6 +19,7 @@ from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.engines.qwen_attention import use_fast_attention
 from hushscribe.engines.qwen_decode import BUCKETS, FusePolicy, StepGraph, bucket
+from hushscribe.engines.qwen_inputs import QwenInputs
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
 from hushscribe.transcript import FLAG_TOKEN_CAP, Word
@@ -81,6 +82,7 @@ class QwenEngine:
             raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
         self.dtype = dtype
         use_fast_attention(self.model)
+        self._inputs = QwenInputs(self.processor, self.device)
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
@@ -142,14 +144,11 @@ class QwenEngine:
 
     # --- internals ---
 
-    def inputs(self, batch: list[np.ndarray], options: RecognitionOptions):
-        """Model inputs through the processor's own transcription request: the system turn holds the
-        context (empty when none, as the official package does) and a forced language prefills
-        `language <Name><asr_text>` after the generation prompt."""
-        inputs = self.processor.apply_transcription_request(  # log-mel features on our device
-            list(batch), language=options.language, prompt=options.context or "", device=self.device.type,
-        )
-        inputs = inputs.to(self.device)
+    def inputs(self, batch: list[np.ndarray], options: RecognitionOptions) -> dict:
+        """Model inputs as the processor's own transcription request builds them (see QwenInputs): the system
+        turn holds the context (empty when none, as the official package does) and a forced language
+        prefills `language <Name><asr_text>` after the generation prompt."""
+        inputs = self._inputs(list(batch), options.language, options.context or "")
         inputs["input_features"] = inputs["input_features"].to(self.dtype)
         return inputs
 

@@ -1,0 +1,113 @@
+"""Where the model-throughput hour's time goes: one batch of 30 s segments (true-size random weights, 5 new
+tokens per second, as bench/bench.py forces), each stage of QwenEngine._generate timed apart (synchronised):
+the processor (features and prompt tokens), the audio encoder, the prefill, the decode steps, and reading the
+ids back; then one decode step alone at several cache lengths.
+
+    python bench/profile_hour.py [--size 1.7b] [--segments 120] [--fuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import SEGMENTS, force_tokens, speech  # noqa: E402  (bench/bench.py, this folder)
+from hushscribe.audio import SAMPLE_RATE  # noqa: E402
+from hushscribe.engines import qwen  # noqa: E402
+from hushscribe.engines.base import RecognitionOptions  # noqa: E402
+from hushscribe.engines.qwen_decode import StepGraph, bucket  # noqa: E402
+from tests.qwen_checkpoint import build_checkpoint  # noqa: E402
+
+
+def clock() -> float:
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def stages(engine, batch, options) -> dict:
+    """One _generate, stage by stage (ms)."""
+    out, t = {}, clock()
+    size = bucket(len(batch))
+    batch = batch + [batch[-1]] * (size - len(batch))
+    inputs = engine.inputs(batch, options)
+    out["processor_ms"], t = 1000 * (clock() - t), clock()
+    budget = qwen.max_new_tokens(max(len(a) for a in batch) / SAMPLE_RATE)
+    with torch.inference_mode():
+        embeds = engine._embeddings(inputs)
+        out["encoder_ms"], t = 1000 * (clock() - t), clock()
+        step = engine._step_graph(size, embeds.shape[1] + budget)
+        step.reset()
+        valid = inputs["attention_mask"].bool()
+        positions = (valid.long().cumsum(-1) - 1).clamp(min=0)
+        step._forward(embeds, positions, step._prefill_mask(valid))
+        out["prefill_ms"], t = 1000 * (clock() - t), clock()
+        ids = step.run(embeds, valid, budget)
+        out["prefill_and_decode_ms"], t = 1000 * (clock() - t), clock()
+        rows = ids.tolist()
+        [engine._parse(row, options.language) for row in rows]
+        out["parse_ms"] = 1000 * (clock() - t)
+    out["decode_ms"] = out["prefill_and_decode_ms"] - out["prefill_ms"]
+    out["decode_ms_per_step"] = out["decode_ms"] / (budget - 1)
+    out.update(batch=size, prompt_tokens=embeds.shape[1], new_tokens=budget, cache_len=step.cache_len)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def step_ms(engine, batch: int, cache_len: int, fuse: bool) -> float:
+    step = StepGraph(engine.model, batch, cache_len, engine.device, engine.dtype, sorted(engine._stop_ids),
+                     engine.processor.tokenizer.pad_token_id, use_graph=True, fuse=fuse)
+    step.reset()
+    for _ in range(3):
+        step.graph.replay()
+    step.reset()
+    t = clock()
+    for _ in range(100):
+        step.graph.replay()
+    ms = 1000 * (clock() - t) / 100
+    del step
+    torch.cuda.empty_cache()
+    return round(ms, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="1.7b")
+    parser.add_argument("--segments", type=int, default=SEGMENTS)
+    parser.add_argument("--fuse", action="store_true", help="compile the fused step first")
+    parser.add_argument("--cache-lens", default="512,640,768,1024")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        t = time.perf_counter()
+        build_checkpoint(Path(folder), args.size)
+        print(f"checkpoint {time.perf_counter() - t:.1f} s", flush=True)
+        t = clock()
+        engine = qwen.QwenEngine(folder, device="cuda", compile=False)
+        print(f"load + warm-up {clock() - t:.1f} s", flush=True)
+        if args.fuse:
+            t = clock()
+            engine.fuse()
+            print(f"compile {clock() - t:.1f} s", flush=True)
+        force_tokens(engine)
+        options = RecognitionOptions(language="en")
+        hour = [speech(30)] * args.segments
+        stages(engine, hour, options)  # this batch size's graph
+        for _ in range(2):
+            print(json.dumps(stages(engine, hour, options)), flush=True)
+        t = clock()
+        engine.recognize(hour, options)
+        seconds = clock() - t
+        print(json.dumps({"recognize_s": round(seconds, 3), "x_realtime": round(30 * args.segments / seconds)}))
+        engine._steps.clear()
+        lens = map(int, args.cache_lens.split(","))
+        rows = {n: step_ms(engine, bucket(args.segments), n, engine.fused) for n in lens}
+        print(json.dumps({"step_ms_by_cache_len": rows}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
