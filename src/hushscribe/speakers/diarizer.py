@@ -3,7 +3,10 @@ speaker turns.
 
 Speech spans (Silero, as for recognition, with little padding) are cut into 1.6 s windows every STEP_FRAMES; a span
 shorter than that gives one window of its own length (down to MIN_WINDOW_FRAMES), so a short reply between two
-pauses still gets a voice of its own. Windows never cross a pause."""
+pauses still gets a voice of its own. Windows never cross a pause. Each window is brought to WINDOW_LEVEL_DBFS before
+it is embedded: the encoder reads linear mel power and was trained on speech at that level, so a quiet far-field
+recording (or a voice far from the microphone) otherwise gives embeddings that differ by loudness, not voice
+(measured on the quiet AMI excerpt: the two speakers' windows 0.74 alike on average, 0.61 once levelled)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from hushscribe import vad
-from hushscribe.speakers.clustering import cluster_centres
+from hushscribe.speakers.clustering import cluster_centres, steady_windows
 from hushscribe.speakers.encoder import SpeakerEncoder, TorchSpeakerEncoder, default_encoder
 from hushscribe.speakers.features import HOP, mel_power
 from hushscribe.speakers.turns import Turn, frame_turns
@@ -21,6 +24,7 @@ WINDOW_FRAMES = 160  # 1.6 s, the encoder's training length
 STEP_FRAMES = 40  # a window every 0.4 s
 MIN_WINDOW_FRAMES = 40  # speech shorter than 0.4 s gets no window of its own; its neighbours label it
 PAD_S = 0.1  # kept around Silero's speech for embedding (recognition keeps more)
+WINDOW_LEVEL_DBFS = -30.0  # RMS each window is brought to: Resemblyzer's preprocessing normalises utterances to it
 
 
 def speech_spans(active: np.ndarray, n_samples: int, options: vad.VadOptions = vad.VadOptions()) -> list[vad.Span]:
@@ -39,6 +43,12 @@ def window_starts(n_frames: int) -> list[tuple[int, int]]:
     if starts[-1] != n_frames - WINDOW_FRAMES:
         starts.append(n_frames - WINDOW_FRAMES)
     return [(s, WINDOW_FRAMES) for s in starts]
+
+
+def levelled(mel: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """A window's mel power as if its samples had an RMS of WINDOW_LEVEL_DBFS (power scales with the square)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return mel * np.float32((10 ** (WINDOW_LEVEL_DBFS / 20) / max(rms, 1e-5)) ** 2)
 
 
 class Diarizer:
@@ -65,11 +75,13 @@ class Diarizer:
         active frames of the piece (vad.activity)."""
         by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
         for span in speech_spans(active, len(samples), options):
-            mel = mel_power(samples[span.start:span.end])
+            speech = samples[span.start:span.end]
+            mel = mel_power(speech)
             first = round((offset + span.start) / HOP)
             self._spans.append((first, first + len(mel)))
             for start, count in window_starts(len(mel)):
-                by_length.setdefault(count, []).append((first + start, mel[start:start + count]))
+                window = levelled(mel[start:start + count], speech[start * HOP:(start + count) * HOP])
+                by_length.setdefault(count, []).append((first + start, window))
         for count, windows in by_length.items():
             self._windows += [(start, start + count) for start, _ in windows]
             self._embeddings.append(self.encoder.embed(np.stack([mel for _, mel in windows])))
@@ -81,7 +93,7 @@ class Diarizer:
         embeddings = np.concatenate(self._embeddings)
         windows = np.array(self._windows)
         count = None if self.speakers == "auto" else int(self.speakers)
-        centres = cluster_centres(embeddings, count)
+        centres = cluster_centres(embeddings, count, steady_windows(windows, embeddings))
         return frame_turns(self._spans, windows, embeddings @ centres.T)
 
 
