@@ -18,7 +18,7 @@ import numpy as np
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
 from hushscribe.engines.qwen_attention import use_fast_attention
-from hushscribe.engines.qwen_decode import BUCKETS, FusePolicy, StepGraph, bucket
+from hushscribe.engines.qwen_decode import BUCKETS, Decoder, FusePolicy, StepGraph, bucket
 from hushscribe.engines.qwen_inputs import QwenInputs
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
@@ -83,6 +83,7 @@ class QwenEngine:
         self.dtype = dtype
         use_fast_attention(self.model)
         self._inputs = QwenInputs(self.processor, self.device)
+        self._decoder = Decoder(self.model)
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
@@ -179,6 +180,7 @@ class QwenEngine:
         log.info("compiling the decode step with torch.compile (once per process, about %.0f s)", policy.compile_s())
         start = time.perf_counter()
         self.fused = True
+        self._decoder.fuse()
         self._steps.clear()
         self._warm_up()
         policy.compiled(time.perf_counter() - start)
@@ -202,8 +204,8 @@ class QwenEngine:
                     self._cache_bytes(s.batch, s.cache_len) for s in self._steps.values()) > budget:
                 self._steps.pop(next(iter(self._steps)))  # the oldest bucket's cache goes before we take more
             self._release_memory()
-            step = StepGraph(self.model, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
-                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs, fuse=self.fused)
+            step = StepGraph(self._decoder, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
+                             self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs)
             self._steps[size] = step
         return step
 
@@ -234,15 +236,16 @@ class QwenEngine:
         return max([b for b in BUCKETS if b <= fits], default=1)  # batches are padded up to a bucket
 
     def _warm_up(self) -> None:
-        """Run the encoder once and capture the decode step for a 30 s segment, so that the first file
-        waits for neither (no decoding: a full budget of tokens would cost seconds)."""
+        """Run the encoder and a prefill once and capture the decode step for a 30 s segment, so that the
+        first file waits for none of them (and, fused, nothing is compiled later)."""
         import torch
 
-        inputs = self.inputs([np.zeros(SAMPLE_RATE * 30, np.float32)], RecognitionOptions(language="en"))
+        size = bucket(1)
+        inputs = self.inputs([np.zeros(SAMPLE_RATE * 30, np.float32)] * size, RecognitionOptions(language="en"))
         with torch.inference_mode():
             embeds = self._embeddings(inputs)
             self._full_cache_len = embeds.shape[1] + max_new_tokens(30.0)  # every graph's cache holds this much
-            self._step_graph(bucket(1), self._full_cache_len)
+            self._step_graph(size, self._full_cache_len).run(embeds, inputs["attention_mask"].bool(), 2)
 
     def _compile_key(self) -> str:
         import torch
