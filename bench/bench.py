@@ -256,7 +256,10 @@ def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
     e2e.update(decode_s=round(decode_s, 2), vad_s=round(vad_s, 2), segments=len(spans),
                mean_segment_s=round(sum(s.duration_s for s in spans) / len(spans), 1))
     rows["end_to_end_1h"] = e2e
-    rows["api"] = api_row(engine, clip, API_CLIENTS)
+    try:
+        rows["api"] = api_row(engine, clip, API_CLIENTS)
+    except (ImportError, OSError, RuntimeError) as exc:  # the server extra missing, or a port: the other rows stand
+        rows["api"] = {"error": repr(exc)}
     del engine, transcriber
     torch.cuda.empty_cache()
     return rows
@@ -315,7 +318,7 @@ def write_flac(path: Path, audio: np.ndarray) -> None:
             container.mux(packet)
 
 
-def gpu_section(args) -> dict:
+def gpu_section(args) -> tuple[dict, Path]:
     import torch
     import transformers
 
@@ -327,6 +330,13 @@ def gpu_section(args) -> dict:
               "workload": f"1 h = {SEGMENTS} × 30 s segments of speech; every row decodes exactly "
                           f"{TOKENS_PER_SECOND} new tokens per second of audio (random true-size weights)",
               "rows": {}}
+    name = report["gpu"].replace("NVIDIA ", "").split()[0].lower()
+    path = args.out / f"gpu-{report['date']}-{name}.json"
+
+    def save() -> None:  # after every row, so that a run stopped midway keeps what it measured
+        args.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         audio = work / "speech.npy"
@@ -337,15 +347,18 @@ def gpu_section(args) -> dict:
         report.update({f"fresh_process_{key}": value for key, value in fresh.items() if key != "import_s"},
                       import_s=fresh["import_s"], fresh_process_what=FRESH_WHAT)
         print(json.dumps({"fresh_process": fresh}), flush=True)
+        save()
         if args.fresh_only:
             report["workload"] = "fresh-process rows only (--fresh-only)"
-            return report
+            save()
+            return report, path
         if not args.skip_official:
             try:
                 report["rows"]["official"] = official_rows("1.7b", args.official_wheels, audio, work)
             except (subprocess.CalledProcessError, OSError) as exc:
                 report["rows"]["official"] = {"error": str(exc)}
             print(json.dumps({"official": report["rows"]["official"]}), flush=True)
+            save()
         for size in ("1.7b", "0.6b"):
             folder = work / size
             if not folder.is_dir():
@@ -357,8 +370,10 @@ def gpu_section(args) -> dict:
             for name, row in rows.items():
                 report["rows"][f"hushscribe_{name}" if size == "1.7b" else f"hushscribe_0.6b_{name}"] = row
                 print(json.dumps({name: row}), flush=True)
+            save()
     headline(report)
-    return report
+    save()
+    return report, path
 
 
 def headline(report: dict) -> None:
@@ -411,8 +426,10 @@ def gpu_table(report: dict) -> str:
     if report.get("speedup_vs_official"):
         lines.append(f"Speed-up over the official package on 30 s segments: {report['speedup_vs_official']}× at "
                      f"its defaults, {report['speedup_vs_official_b128']}× with its batch limit raised to 128.")
-    api = rows.get("hushscribe_api")
-    if api:
+    api = rows.get("hushscribe_api", {})
+    if "error" in api:
+        lines.append(f"API row not measured: {api['error']}")
+    elif api:
         lines.append(f"API, {api['clients']} clients each posting a 30 s clip at once: {api['seconds']:.1f} s, "
                      f"{api['x_realtime']:.0f}× realtime in aggregate.")
     return "\n".join(lines)
@@ -445,11 +462,7 @@ def main() -> None:
         import torch
 
         if torch.cuda.is_available():
-            report = gpu_section(args)
-            name = report["gpu"].replace("NVIDIA ", "").split()[0].lower()
-            path = args.out / f"gpu-{report['date']}-{name}.json"
-            args.out.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report, indent=2) + "\n")
+            report, path = gpu_section(args)
             print(fresh_table(report))
             if not args.fresh_only:
                 print(gpu_table(report))

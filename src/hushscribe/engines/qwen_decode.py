@@ -152,11 +152,11 @@ def _join(*linears):
     weight = torch.cat([linear.weight for linear in linears])
     bias = torch.cat([linear.bias for linear in linears]) if linears[0].bias is not None else None
     start = 0
-    for linear in linears:
+    for linear in linears:  # the same Parameters point into the joined tensors: their own storage is freed
         rows = linear.weight.shape[0]
-        linear.weight = torch.nn.Parameter(weight[start:start + rows], requires_grad=False)
+        linear.weight.data = weight[start:start + rows]
         if bias is not None:
-            linear.bias = torch.nn.Parameter(bias[start:start + rows], requires_grad=False)
+            linear.bias.data = bias[start:start + rows]
         start += rows
     return weight, bias
 
@@ -214,8 +214,8 @@ class StepGraph:
         """One graph per window, sharing one memory pool; each window's step runs twice first (on a side
         stream, from an empty cache) so that nothing is compiled or chosen during capture."""
         pool = torch.cuda.graph_pool_handle()
+        stream = torch.cuda.Stream()  # one: every stream gets its own cuBLAS workspace
         for window in self.windows():
-            stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 self.reset()
