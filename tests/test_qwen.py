@@ -258,9 +258,9 @@ def test_a_fresh_process_compiles_only_when_it_pays_and_keeps_the_artefacts(tiny
 
 
 def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):
-    """The static-cache decode loop (a CUDA graph on a GPU) gives generate()'s tokens exactly, for a
-    left-padded batch of clips of different lengths. (Same batch on both sides: a different batch
-    size changes the last bits of the sums, and random weights leave near-ties.)"""
+    """The static-cache decode loop (on a GPU a CUDA graph, attending through the split-KV kernel) gives
+    generate()'s tokens exactly, for a left-padded batch of clips of different lengths. (Same batch on both
+    sides: a different batch size changes the last bits of the sums, and random weights leave near-ties.)"""
     from hushscribe.engines.qwen_decode import bucket
 
     segments = sorted((decode(r["path"]) for r in manifest[:5]), key=len, reverse=True)
@@ -277,6 +277,39 @@ def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):
     finally:
         text_config._attn_implementation = ours_attention
     assert ours == [engine._parse(ids, "en").text for ids in out[:, inputs["input_ids"].shape[1]:].tolist()]
+
+
+SPLIT_KV_CHECK = """
+import torch
+from hushscribe.engines.qwen_kernels import decode_attention
+torch.manual_seed(0)
+device, dtype = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+for batch, slots, newest in ((2, 768, 700), (128, 768, 450), (3, 128, 127)) if device == "cuda" else \
+        ((2, 256, 200), (8, 192, 63), (3, 128, 127)):
+    query = torch.randn(batch, 8, 2, 128, device=device, dtype=dtype)
+    keys, values = (torch.randn(batch, 8, slots, 128, device=device, dtype=dtype) for _ in range(2))
+    starts = torch.randint(0, newest // 2, (batch,), device=device, dtype=torch.int32)
+    ours = decode_attention(query, keys, values, starts, torch.tensor([newest], device=device), 128 ** -0.5)
+    slot = torch.arange(slots, device=device)
+    seen = (slot[None] >= starts[:, None]) & (slot[None] <= newest)
+    library = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=seen[:, None, None],
+                                                                 scale=128 ** -0.5)
+    tolerance = 2e-2 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(ours.float(), library.float(), rtol=tolerance, atol=tolerance)
+print("ok")
+"""
+
+
+def test_split_kv_decode_attention_matches_sdpa_over_the_live_slots():
+    """The decode kernel (each row's slots from its first real one to the newest, several splits combined)
+    against SDPA with that mask: on a GPU in bf16 at batch 2 and 128, elsewhere in Triton's interpreter."""
+    pytest.importorskip("triton", reason="needs Triton (bundled with torch's CUDA builds)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if not torch.cuda.is_available():
+        env["TRITON_INTERPRET"] = "1"
+    result = subprocess.run([sys.executable, "-c", SPLIT_KV_CHECK], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
 def test_one_call_window_attention_matches_the_library_encoder(engine, manifest):

@@ -16,6 +16,7 @@ from hushscribe.models import cache_dir as _cache_dir  # noqa: E402
 # torch.compile's generated kernels (no user data) belong in our cache folder: left to itself, torch fixes its
 # folder at import inside the temporary folder, which is a process's private one here, removed at exit.
 _os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache_dir() / "torch-compile" / "inductor"))
+_os.environ.setdefault("TRITON_CACHE_DIR", str(_cache_dir() / "torch-compile" / "triton"))  # our own kernels
 
 from hushscribe.errors import HushError  # noqa: E402
 from hushscribe.transcriber import TranscribeOptions, Transcriber  # noqa: E402

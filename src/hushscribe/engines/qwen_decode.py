@@ -33,9 +33,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from hushscribe.engines import qwen_kernels
+
 BUCKETS = (2, 4, 8, 16, 32, 64, 128)  # batch sizes a graph is captured for (a batch of one rides in 2)
 CHECK_EVERY = 16  # decode steps between looks at whether every row has finished
 WINDOW = 64  # cache slots: a decode step is captured for every multiple of this up to the cache's length
+# The split-KV decode kernel (qwen_kernels) matches SDPA and gives the same tokens as this decoder's SDPA path in
+# Triton's interpreter; it takes over on CUDA once it has been timed there against the windows (issue 20).
+USE_SPLIT_KV = False
 
 
 class LayerWeights(NamedTuple):
@@ -74,30 +79,43 @@ class Decoder:
         self.layers = [_joined(layer) for layer in text.layers[:config.num_hidden_layers]]
         self.num_layers = len(self.layers)
         self._before, self._after = before_attention, after_attention
+        # on CUDA one new token attends through the split-KV kernel (qwen_kernels), else through SDPA
+        self.split_kv = USE_SPLIT_KV and qwen_kernels.available(self.embed.device)
 
     def fuse(self) -> None:
         self._before, self._after = _compiled(before_attention), _compiled(after_attention)
 
-    def forward(self, embeds, positions, keys, values, slots, mask) -> torch.Tensor:
+    def forward(self, embeds, positions, keys, values, slots, mask, starts=None) -> torch.Tensor:
         """embeds (batch, T, hidden) at `positions` (batch, T); keys/values: per layer (batch, kv_heads, slots,
         dim); `slots` (T,) where this step's keys go; mask (batch, 1, T, window): which of the first
-        `window` slots each position sees. Returns (batch, vocab) logits of the last position."""
+        `window` slots each position sees, or, for one new token through the split-KV kernel, `starts`
+        (batch,): each row sees its slots from there to the newest. Returns (batch, vocab) logits of the last
+        position."""
         cos, sin = self.rotary(embeds, positions)
-        groups = self.shape.heads // self.shape.kv_heads
-        if mask.shape[2] > 1 and groups > 1:  # the query heads of a key head are packed as rows: tile the mask
-            mask = mask.repeat(1, 1, groups, 1)
-        hidden, window, scale = embeds, mask.shape[-1], self.shape.head_dim ** -0.5
-        # as an additive bias once for all layers; SDPA would turn a boolean mask into one in every layer
-        mask = torch.zeros(mask.shape, dtype=embeds.dtype, device=mask.device).masked_fill_(~mask, -math.inf)
+        attend = self._split_kv(starts, slots) if starts is not None else self._masked(mask, embeds.dtype)
+        hidden = embeds
         for weights, layer_keys, layer_values in zip(self.layers, keys, values):
             q, k, v = self._before(hidden, cos, sin, weights, self.shape)
             # outside the compiled parts: Inductor would copy the whole cache to write one slot into it
             layer_keys.index_copy_(2, slots, k)
             layer_values.index_copy_(2, slots, v)
-            attended = F.scaled_dot_product_attention(q, layer_keys[:, :, :window], layer_values[:, :, :window],
-                                                      attn_mask=mask, scale=scale)
-            hidden = self._after(hidden, attended, weights, self.shape)
+            hidden = self._after(hidden, attend(q, layer_keys, layer_values), weights, self.shape)
         return F.linear(rms_norm(hidden[:, -1], self.norm, self.shape.eps), self.head)
+
+    def _split_kv(self, starts, slot):
+        scale = self.shape.head_dim ** -0.5
+        return lambda q, keys, values: qwen_kernels.decode_attention(q, keys, values, starts, slot, scale)
+
+    def _masked(self, mask, dtype):
+        """SDPA over the first `window` slots, the mask as an additive bias made once for all layers (SDPA would
+        turn a boolean one into a bias in every layer); the query heads of a key head are packed as rows, so
+        the mask of several new positions is tiled."""
+        groups, window, scale = self.shape.heads // self.shape.kv_heads, mask.shape[-1], self.shape.head_dim ** -0.5
+        if mask.shape[2] > 1 and groups > 1:
+            mask = mask.repeat(1, 1, groups, 1)
+        bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, -math.inf)
+        return lambda q, keys, values: F.scaled_dot_product_attention(
+            q, keys[:, :, :window], values[:, :, :window], attn_mask=bias, scale=scale)
 
 
 def before_attention(hidden, cos, sin, weights: LayerWeights, shape: Shape):
@@ -195,27 +213,33 @@ class StepGraph:
         self.tokens = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.slot = torch.zeros(1, dtype=torch.long, device=device)  # where the next token's keys go
+        self.starts = torch.zeros(batch, dtype=torch.int32, device=device)  # each row's first real slot
         self.mask = torch.zeros(batch, 1, 1, cache_len, dtype=torch.bool, device=device)
         self.finished = torch.zeros(batch, dtype=torch.bool, device=device)
         self.stop = torch.tensor(stop_ids, device=device)
         self.pad = pad_id  # written after a row's stop token
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.windows = self._windows()
         if use_graph:
             self._capture()
 
-    def windows(self) -> list[int]:
+    def _windows(self) -> list[int]:
+        """The windows a step is captured for: one, the whole cache, where the split-KV kernel reads only the
+        live slots itself."""
+        if self.decoder.split_kv:
+            return [self.cache_len]
         return sorted({min(w, self.cache_len) for w in range(WINDOW, self.cache_len + WINDOW, WINDOW)})
 
     def _window(self, slot: int) -> int:
         """The smallest window that holds `slot`."""
-        return min(self.cache_len, WINDOW * (slot // WINDOW + 1))
+        return next(w for w in self.windows if w > slot)
 
     def _capture(self) -> None:
         """One graph per window, sharing one memory pool; each window's step runs twice first (on a side
         stream, from an empty cache) so that nothing is compiled or chosen during capture."""
         pool = torch.cuda.graph_pool_handle()
         stream = torch.cuda.Stream()  # one: every stream gets its own cuBLAS workspace
-        for window in self.windows():
+        for window in self.windows:
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 self.reset()
@@ -234,7 +258,7 @@ class StepGraph:
         embeds = F.embedding(self.tokens, self.decoder.embed)
         self.mask.index_fill_(3, self.slot, True)  # the new token attends to itself
         logits = self.decoder.forward(embeds, self.positions, self.keys, self.values, self.slot,
-                                      self.mask[..., :window])
+                                      self.mask[..., :window], self.starts if self.decoder.split_kv else None)
         next_tokens = logits.argmax(-1)
         next_tokens = torch.where(self.finished, torch.full_like(next_tokens, self.pad), next_tokens)
         self.finished |= torch.isin(next_tokens, self.stop)
@@ -256,6 +280,7 @@ class StepGraph:
         slots = torch.arange(length, device=embeds.device)
         logits = self.decoder.forward(embeds, positions, self.keys, self.values, slots, prefill_mask(valid))
         self.mask[:, 0, 0, :length] = valid
+        self.starts.copy_(length - valid.sum(-1))
         self.slot.fill_(length)
         self.positions.copy_(positions[:, -1:] + 1)
         first = logits.argmax(-1)
