@@ -3,7 +3,7 @@ tokens per second, as bench/bench.py forces), each stage of QwenEngine._generate
 the processor (features and prompt tokens), the audio encoder, the prefill, the decode steps, and reading the
 ids back; then one decode step alone at several cache lengths.
 
-    python bench/profile_hour.py [--size 1.7b] [--segments 120] [--fuse]
+    python bench/profile_hour.py [--size 1.7b] [--segments 120] [--fuse] [--split-kv]
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import SEGMENTS, force_tokens, speech  # noqa: E402  (bench/bench.py, this folder)
 from hushscribe.audio import SAMPLE_RATE  # noqa: E402
-from hushscribe.engines import qwen  # noqa: E402
+from hushscribe.engines import (
+    qwen,  # noqa: E402
+    qwen_decode,  # noqa: E402
+)
 from hushscribe.engines.base import RecognitionOptions  # noqa: E402
 from hushscribe.engines.qwen_decode import StepGraph, bucket  # noqa: E402
 from tests.qwen_checkpoint import build_checkpoint  # noqa: E402
@@ -57,21 +60,21 @@ def stages(engine, batch, options) -> dict:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def step_ms_by_window(engine, batch: int, cache_len: int) -> dict:
-    """One decode step alone (a graph replayed 100 times) at each window of a `cache_len` cache."""
+def step_ms_by_live_slots(engine, batch: int, cache_len: int) -> dict:
+    """One decode step alone (its graph replayed 100 times, from 100 slots before the mark to the mark) with
+    512, 640, ... live slots per row, whichever way the decoder attends (windows or the split-KV kernel)."""
     step = StepGraph(engine._decoder, batch, cache_len, engine.device, engine.dtype, sorted(engine._stop_ids),
                      engine.processor.tokenizer.pad_token_id, use_graph=True)
     rows = {}
-    for window, graph in step.graphs.items():
-        if window < cache_len // 2:
-            continue
+    for live in range(512, cache_len + 1, 128):
+        graph = step.graphs[step._window(live - 1)]
         step.reset()
-        graph.replay()
-        step.reset()
+        step.mask[..., :live] = True
+        step.slot.fill_(live - 100)
         t = clock()
         for _ in range(100):
             graph.replay()
-        rows[window] = round(1000 * (clock() - t) / 100, 3)
+        rows[live] = round(1000 * (clock() - t) / 100, 3)
     del step
     torch.cuda.empty_cache()
     return rows
@@ -82,12 +85,14 @@ def main() -> None:
     parser.add_argument("--size", default="1.7b")
     parser.add_argument("--segments", type=int, default=SEGMENTS)
     parser.add_argument("--fuse", action="store_true", help="compile the fused step first")
+    parser.add_argument("--split-kv", action="store_true", help="attend through the split-KV kernel")
     parser.add_argument("--cache-len", type=int, default=1024)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         t = time.perf_counter()
         build_checkpoint(Path(folder), args.size)
         print(f"checkpoint {time.perf_counter() - t:.1f} s", flush=True)
+        qwen_decode.USE_SPLIT_KV = args.split_kv
         t = clock()
         engine = qwen.QwenEngine(folder, device="cuda", compile=False)
         print(f"load + warm-up {clock() - t:.1f} s", flush=True)
@@ -106,8 +111,8 @@ def main() -> None:
         seconds = clock() - t
         print(json.dumps({"recognize_s": round(seconds, 3), "x_realtime": round(30 * args.segments / seconds)}))
         engine._steps.clear()
-        rows = step_ms_by_window(engine, bucket(args.segments), args.cache_len)
-        print(json.dumps({"step_ms_by_window": rows}), flush=True)
+        rows = step_ms_by_live_slots(engine, bucket(args.segments), args.cache_len)
+        print(json.dumps({"step_ms_by_live_slots": rows, "split_kv": engine._decoder.split_kv}), flush=True)
 
 
 if __name__ == "__main__":
