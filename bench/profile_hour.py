@@ -20,10 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import SEGMENTS, force_tokens, speech  # noqa: E402  (bench/bench.py, this folder)
 from hushscribe.audio import SAMPLE_RATE  # noqa: E402
-from hushscribe.engines import (
-    qwen,  # noqa: E402
-    qwen_decode,  # noqa: E402
-)
+from hushscribe.engines import qwen, qwen_decode  # noqa: E402
 from hushscribe.engines.base import RecognitionOptions  # noqa: E402
 from hushscribe.engines.qwen_decode import StepGraph, bucket  # noqa: E402
 from tests.qwen_checkpoint import build_checkpoint  # noqa: E402
