@@ -244,3 +244,75 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_save_puts_the_transcript_in_the_library_and_library_commands_find_show_export_and_delete_it(
+        tmp_path, clip, monkeypatch, capsys):
+    library = tmp_path / "private" / "library.db"
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY", str(library))
+    path = clip("aishell1")["path"]  # 甚至出现交易几乎停滞的情况
+    assert main(["transcribe", str(path), "-o", str(tmp_path / "out"), "-f", "srt", "-l", "zh", "-q", "--save",
+                 "--keep-audio"]) == 0
+    err = capsys.readouterr().err
+    assert f"started a library at {library}" in err and f"{path.name} saved in the library as #1" in err
+    assert main(["library", "search", "交易"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"#1 {path.name} · saved ") and out[1].startswith("  [00:00:00] ")
+    assert "**交易**" in out[1]  # not a terminal: marked as Markdown bold
+    assert main(["library", "search", "交易", "--since", "2999-01-01"]) == 1
+    assert main(["library", "show", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert f"file:      {path.name}" in shown and "audio:     kept" in shown and "交易" in shown
+    assert main(["library", "export", "1", "-f", "srt"]) == 0
+    assert capsys.readouterr().out == (tmp_path / "out" / f"{path.stem}.srt").read_text()
+    assert main(["library", "export", "1", "-f", "audio", "-o", str(tmp_path / "copy.wav")]) == 0
+    assert (tmp_path / "copy.wav").read_bytes() == path.read_bytes()
+    assert main(["library", "delete", "1"]) == 2  # not a terminal: it asks for --yes
+    assert "cannot be undone: add --yes" in capsys.readouterr().err
+    assert main(["library", "delete", "1", "--yes"]) == 0
+    assert main(["library", "search", "交易"]) == 1
+    assert "交易".encode() not in library.read_bytes()
+
+
+def test_library_mistakes_get_one_line_that_says_what_to_do(tmp_path, looping_engine, monkeypatch, capsys):
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY", str(tmp_path / "library.db"))
+    recording = tmp_path / "a.wav"
+    _write_wav(recording, np.zeros(SAMPLE_RATE, np.float32))
+    cases = [
+        (["library", "search", "x"], "there is no library at"),
+        (["transcribe", str(recording), "--keep-audio"], "--keep-audio keeps the recording in the library: add --save"),
+        (["library", "init"], None),
+        (["library", "init"], "there is a library at"),
+        (["library", "show", "12"], "there is no transcript 12 in the library"),
+        (["library", "export", "x"], "'x' is not a transcript id"),
+        (["library", "search", "x", "-n", "0"], "--limit: the number of hits must be from 1 to"),
+        (["library", "search", "?!"], "nothing to search for in '?!'"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert (code, message is None or message in err, len(err.splitlines())) == (2 if message else 0, True,
+                                                                                       1), (argv, err)
+    assert main(["transcribe", str(recording), "-q", "--save"]) == 0
+    capsys.readouterr()
+    for argv, message in [(["library", "export", "1", "-f", "pdf"], "unknown format 'pdf'"),
+                          (["library", "export", "1", "-f", "docx"], "docx is not text: write it to a file with -o"),
+                          (["library", "export", "1", "-f", "audio"], "saved without its audio"),
+                          (["library", "rename", "1", "Ana"], "give each name as SPEAKER=NAME")]:
+        assert main(argv) == 2 and message in capsys.readouterr().err, argv
+
+
+def test_an_encrypted_library_takes_its_passphrase_from_the_environment(tmp_path, clip, looping_engine, monkeypatch,
+                                                                         capsys):
+    pytest.importorskip("sqlcipher3", reason="pip install 'hushscribe[encrypt]'")
+    library = tmp_path / "library.db"
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY", str(library))
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY_PASSPHRASE", "two words")
+    assert main(["library", "init", "--encrypt"]) == 0
+    assert f"started a library at {library} (encrypted)" in capsys.readouterr().err
+    assert main(["transcribe", str(clip("aishell1")["path"]), "-q", "--save"]) == 0  # "and again and again…"
+    assert main(["library", "search", "again"]) == 0 and "**again**" in capsys.readouterr().out
+    assert b"again" not in library.read_bytes()
+    monkeypatch.delenv("HUSHSCRIBE_LIBRARY_PASSPHRASE")
+    assert main(["library", "list"]) == 2  # not a terminal: nobody to ask
+    assert "needs its passphrase: set HUSHSCRIBE_LIBRARY_PASSPHRASE" in capsys.readouterr().err

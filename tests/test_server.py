@@ -320,3 +320,66 @@ def test_serve_binds_to_loopback_by_default():
 
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1" and args.port == 8000
+
+
+def test_the_library_is_off_unless_the_server_is_started_with_it(client):
+    status, body = error_of(lambda: client.get("/library/search", cast_to=object, options={"params": {"q": "x"}}))
+    assert (status, body["code"]) == (404, "library_off") and "--with-library" in body["message"]
+    status, body = error_of(lambda: client.post("/library/transcripts/1", cast_to=object))
+    assert status in (404, 405)
+
+
+def test_library_search_transcripts_export_rename_and_delete_through_the_openai_client(manifest, clip, tmp_path,
+                                                                                       monkeypatch):
+    from hushscribe.library import open_library
+    from hushscribe.transcript import Segment, Transcript
+
+    library_path = tmp_path / "library.db"
+    with open_library(library_path, create=True) as library:
+        for row in (r for r in manifest if "jfk" not in r["file"]):  # JFK's is saved through the API below
+            library.add(Transcript(row["path"].name, row["duration_s"], [Segment(0.0, row["duration_s"], row["text"],
+                                                                                 row["lang"], speaker="S1")],
+                                   language=row["lang"], speakers={"S1": "Speaker 1"}))
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY", str(library_path))
+    process, base = start_server("--engine", "whisper", "--api-key", KEY, "--with-library")
+    try:
+        api = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0, timeout=600)
+        found = api.get("/library/search", cast_to=object, options={"params": {"q": "預算 OR 交易"}})
+        assert found["data"] == []  # every word must be there, "OR" among them
+        found = api.get("/library/search", cast_to=object, options={"params": {"q": "交易"}})
+        [hit] = found["data"]
+        assert hit["source"] == "aishell1_BAC009S0764W0121.wav" and hit["speaker"] == "Speaker 1"
+        assert [hit["text"][a:b] for a, b in hit["marks"]] == ["交易"]
+        wenet = api.get("/library/search", cast_to=object, options={"params": {"q": "銷售", "speaker": "s1"}})
+        assert [h["source"] for h in wenet["data"]] == [clip("test_meeting")["path"].name]
+
+        saved = api.audio.transcriptions.with_raw_response.create(
+            model="whisper-1", file=clip("jfk")["path"].open("rb"), extra_body={"save": "true", "keep_audio": "true"})
+        new_id = int(saved.headers["x-hushscribe-library-id"])
+        assert "country" in saved.parse().text
+        hits = api.get("/library/search", cast_to=object, options={"params": {"q": "countries", "limit": "5"}})["data"]
+        assert hits[0]["transcript_id"] == new_id
+        entry = api.get(f"/library/transcripts/{new_id}", cast_to=object)
+        assert entry["has_audio"] and entry["sha256"] and entry["transcript"]["engine"] == "whisper"
+        srt = api.get(f"/library/transcripts/{new_id}/export", cast_to=str, options={"params": {"format": "srt"}})
+        assert srt.startswith("1\n00:00:")
+        request = urllib.request.Request(f"{base}/v1/library/transcripts/{new_id}/audio",
+                                         headers={"Authorization": f"Bearer {KEY}"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # the bytes kept, as any client gets them
+            assert response.read() == clip("jfk")["path"].read_bytes()
+        renamed = api.patch("/library/transcripts/1/speakers", cast_to=object, body={"S1": "Li Wei"})
+        assert renamed == {"speakers": {"S1": "Li Wei"}}
+        assert api.get("/library/search", cast_to=object, options={"params": {"q": "交易", "speaker": "wei"}})["data"]
+        assert api.delete(f"/library/transcripts/{new_id}", cast_to=object)["deleted"] is True
+        for call, code in [(lambda: api.get(f"/library/transcripts/{new_id}", cast_to=object), 404),
+                           (lambda: api.get("/library/search", cast_to=object, options={"params": {"q": "?"}}), 400),
+                           (lambda: api.patch("/library/transcripts/1/speakers", cast_to=object,
+                                              body={"S7": "x"}), 400),
+                           (lambda: openai.OpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0).get(
+                               "/library/transcripts", cast_to=object), 401)]:
+            status, body = error_of(call)
+            assert status == code and body["message"], body
+    finally:
+        log = stop(process)
+    assert "Traceback" not in log, log
+    assert "country".encode() not in library_path.read_bytes()

@@ -147,3 +147,54 @@ def test_page_draws_a_result_in_the_editor_and_its_edits_reach_the_preview():
     assert app.code[0].value == "[00:00:01] Hello, there!\n\n[00:00:09] General Kenobi."
     lines = json.loads(app.get("component_instance")[0].proto.json_args)["lines"]
     assert lines[0]["text"] == "Hello, there!" and lines[0]["pieces"] is None and lines[1]["pieces"]
+
+
+def library_page(monkeypatch, path) -> "AppTest":  # noqa: F821
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("HUSHSCRIBE_LIBRARY", str(path))
+    monkeypatch.delenv("HUSHSCRIBE_LIBRARY_PASSPHRASE", raising=False)
+    app = AppTest.from_file(WEB, default_timeout=60)
+    app.session_state["view"] = "Library"
+    return app.run()
+
+
+def test_the_library_view_says_it_is_off_until_turned_on(monkeypatch, tmp_path):
+    app = library_page(monkeypatch, tmp_path / "library.db")
+    assert not app.exception and "The library is off" in app.info[0].value
+    assert not (tmp_path / "library.db").exists() and not app.success  # no model was loaded for it
+
+
+def test_the_library_view_finds_opens_at_the_hit_renames_exports_and_deletes(monkeypatch, tmp_path):
+    from hushscribe.library import open_library, parse_search
+
+    path = tmp_path / "library.db"
+    transcript = Transcript("meeting.wav", 20.0, [Segment(1.0, 5.0, "我们先说一下明年的预算。", "zh", speaker="S1"),
+                                                  Segment(9.0, 14.0, "The budgets were discussed.", "en", speaker="S2")],
+                            "zh", "whisper", "base", speakers={"S1": "Speaker 1", "S2": "Speaker 2"})
+    with open_library(path, create=True) as library:
+        transcript_id = library.add(transcript, recording=b"RIFF....WAVE", keep_audio=True)
+    app = library_page(monkeypatch, path)
+    assert not app.exception and "#1 meeting.wav" in app.markdown[0].value  # the list, newest first
+    app.text_input(key="library_query").input("budget").run()
+    (hit,) = [m.value for m in app.markdown if "budgets" in m.value]
+    assert "**:orange-background[budgets]**" in hit and "Speaker 2" in hit and "`00:00:09`" in hit
+    app.button(key="hit-0").click().run()
+    assert not app.exception
+    (player,) = app.get("audio")
+    assert player.proto.start_time == 9
+    assert any("▶ `00:00:09` Speaker 2: **The budgets were discussed.**" in m.value for m in app.markdown)
+    assert [b.label for b in app.get("download_button")][:2] == ["TXT", "SRT"]
+    app.text_input(key="saved-name-S1").input("Ana").run()
+    app.button(key="save-names").click().run()
+    with open_library(path) as library:
+        assert library.transcript(transcript_id).speakers["S1"] == "Ana"
+    app.text_input(key="library_query").input("預算").run()  # Traditional finds Simplified
+    assert any("Ana:" in m.value and "orange-background[预算]" in m.value for m in app.markdown)
+    app.button(key="delete-saved").click().run()
+    app.button(key="delete-for-good").click().run()
+    assert not app.exception
+    with open_library(path) as library:
+        assert library.entries() == [] and library.search(parse_search("预算")) == []
+    app.text_input(key="library_query").input("budget OR").run()
+    assert "Nothing found" in app.info[0].value

@@ -26,6 +26,7 @@ from hushscribe.formats import (
     render,
     write,
 )
+from hushscribe.library import LIBRARY_ENV, PASSPHRASE_ENV, SAVE_ENV, SEARCH_LIMIT, default_path, saving_by_default
 from hushscribe.models import DOWNLOADABLE
 from hushscribe.options import (
     OptionError,
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_arguments(t)
     _transcription_arguments(t)
     t.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    t.add_argument("--save", action="store_true", default=saving_by_default(),
+                   help="keep the transcript in your library, to search later (made the first time; default: "
+                        f"${SAVE_ENV}=1 turns it on for every run)")
+    t.add_argument("--keep-audio", action="store_true", help="with --save, keep a copy of the recording too")
+    _library_argument(t)
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     b = commands.add_parser("batch", help="transcribe an archive: resumable, across GPUs and machines with Ray",
@@ -117,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--api-key", default=os.environ.get("HUSHSCRIBE_API_KEY"),
                    help="require 'Authorization: Bearer KEY' on every /v1 request (default: $HUSHSCRIBE_API_KEY)")
     s.add_argument("--max-upload-mb", type=float, default=500, help="largest upload accepted (default 500)")
+    s.add_argument("--with-library", action="store_true",
+                   help="serve your library at /v1/library (search, transcripts, export, delete) and let requests "
+                        "save to it with save=true (default: off)")
+    _library_argument(s)
     _engine_arguments(s)
+
+    _library_parser(commands)
 
     m = commands.add_parser("models", help="list or download models")
     model_commands = m.add_subparsers(dest="models_command", required=True)
@@ -126,6 +138,45 @@ def build_parser() -> argparse.ArgumentParser:
                                   "that uses the network)")
     d.add_argument("name", choices=sorted(DOWNLOADABLE), help="which model")
     return parser
+
+
+def _library_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--library", type=Path, metavar="FILE", help=f"the library file (default: ${LIBRARY_ENV}, "
+                        "else ~/.local/share/hushscribe/library.db); encrypted ones take their passphrase from "
+                        f"${PASSPHRASE_ENV} or ask for it")
+
+
+def _library_parser(commands) -> None:
+    lib = commands.add_parser("library", help="search and manage the transcripts you saved (transcribe --save)",
+                              description="Your saved transcripts: search them in any language (Chinese in either "
+                                          "script), show, export, rename speakers, delete.")
+    actions = lib.add_subparsers(dest="library_command", required=True)
+    init = actions.add_parser("init", help="start a library (transcribe --save also starts one)")
+    init.add_argument("--encrypt", action="store_true", help="encrypt it with a passphrase (SQLCipher, AES-256; "
+                      "pip install 'hushscribe[encrypt]'): without it, the file reveals nothing")
+    search = actions.add_parser("search", help="find what was said: every word must be in the segment",
+                                description="Words are found by their stem (budgets finds budget); Chinese words "
+                                            "inside sentences in Simplified or Traditional; \"quote\" a phrase.")
+    search.add_argument("query", nargs="+", metavar="WORDS")
+    search.add_argument("--speaker", metavar="NAME", help="only what this speaker said (a name, part of one, or S1)")
+    search.add_argument("--since", metavar="YYYY-MM-DD", help="only transcripts saved on or after this day")
+    search.add_argument("-n", "--limit", default=None, help=f"at most this many hits (default {SEARCH_LIMIT})")
+    search.add_argument("--json", action="store_true", help="the hits as JSON")
+    actions.add_parser("list", help="the saved transcripts, newest first")
+    show = actions.add_parser("show", help="a saved transcript: what it is, then its text")
+    show.add_argument("id", metavar="ID")
+    export = actions.add_parser("export", help="write a saved transcript in an output format (or its kept audio)")
+    export.add_argument("id", metavar="ID")
+    export.add_argument("-f", "--format", default="txt", help=f"{', '.join(FORMATS)} or audio (default: txt)")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: print it)")
+    rename = actions.add_parser("rename", help="name a saved transcript's speakers: ID S1=Ana S2=Ben")
+    rename.add_argument("id", metavar="ID")
+    rename.add_argument("names", nargs="+", metavar="SPEAKER=NAME")
+    delete = actions.add_parser("delete", help="remove a transcript for good: text, index and audio copy")
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    for action in actions.choices.values():
+        _library_argument(action)
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             return batch_command(args)
         if args.command == "live":
             return live_command(args)
+        if args.command == "library":
+            return library_command(args)
         return transcribe_command(args)
     except HushError as exc:
         print(f"hushscribe: error: {exc}", file=sys.stderr)
@@ -207,13 +260,19 @@ def transcribe_command(args: argparse.Namespace) -> int:
     jobs = collect_jobs(args.inputs, args.output_dir, to_stdout=args.formats is None)
     runnable = [job for job in jobs if job.error is None]
     transcriber = None
+    if args.keep_audio and not args.save:
+        raise HushError("--keep-audio keeps the recording in the library: add --save")
+    library = open_library_for(args.library, create=True) if args.save and runnable else None
     if runnable:
         transcriber = Transcriber(args.engine, model=args.model, device=args.device, compile=args.compile,
                                   aligner=args.aligner)
         options = transcriber.checked(options)
     for job in runnable:
         try:
-            run_job(transcriber, job, options, output, quiet=args.quiet)
+            transcript = run_job(transcriber, job, options, output, quiet=args.quiet)
+            if library is not None:
+                saved = library.add(transcript, recording=job.path, options=options, keep_audio=args.keep_audio)
+                print(f"hushscribe: {job.path.name} saved in the library as #{saved}", file=sys.stderr)
         except HushError as exc:
             job.error = str(exc)
     for job in jobs:
@@ -344,22 +403,30 @@ def serve_command(args: argparse.Namespace) -> int:
     from hushscribe.engines import load_engine
 
     _warn_if_public(args.host, args.port, "the API")
+    if args.with_library and not args.api_key and not _is_local(args.host):
+        raise HushError("--with-library on an address other machines can reach needs --api-key: anyone who reaches "
+                        "the server could read your library")
+    library = open_library_for(args.library, create=True) if args.with_library else None
     engine = load_engine(args.engine, model=args.model, device=args.device, aligner=args.aligner)
     print(f"hushscribe: serving {engine.name} ({engine.model_name}) at http://{args.host}:{args.port}/v1"
-          + (" (API key required)" if args.api_key else "") + f"; live captions at http://{args.host}:{args.port}/live",
-          file=sys.stderr, flush=True)
-    server.serve(engine, host=args.host, port=args.port, api_key=args.api_key, max_upload_mb=args.max_upload_mb)
+          + (" (API key required)" if args.api_key else "") + f"; live captions at http://{args.host}:{args.port}/live"
+          + (f"; the library {library.path} at /v1/library" if library else ""), file=sys.stderr, flush=True)
+    server.serve(engine, host=args.host, port=args.port, api_key=args.api_key, max_upload_mb=args.max_upload_mb,
+                 library=library)
     return 0
 
 
-def _warn_if_public(host: str, port: int, what: str) -> None:
+def _is_local(host: str) -> bool:
     import ipaddress
 
     try:
-        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name
-        local = False
-    if not local:
+        return False
+
+
+def _warn_if_public(host: str, port: int, what: str) -> None:
+    if not _is_local(host):
         print(f"hushscribe: {what} will be reachable from other machines at {host}:{port}; anyone who can reach "
               "it can transcribe with your machine and see results", file=sys.stderr)
 
@@ -379,6 +446,168 @@ def web_command(args: argparse.Namespace) -> int:
                 "--global.developmentMode", "false", "--server.fileWatcherType", "none",
                 "--client.toolbarMode", "minimal"]
     return streamlit_cli.main()
+
+
+def open_library_for(path: Path | None, *, create: bool = False, encrypt: bool = False):
+    """The library at `path` (or the default one), its passphrase from $HUSHSCRIBE_LIBRARY_PASSPHRASE or asked for;
+    made when `create`, saying where."""
+    from hushscribe import library
+
+    path = path or default_path()
+    fresh = not path.exists()
+    passphrase = os.environ.get(PASSPHRASE_ENV) or None
+    if passphrase is None and ((fresh and encrypt) or (not fresh and library.is_encrypted(path))):
+        passphrase = _ask_passphrase(path, twice=fresh)
+    opened = library.open_library(path, passphrase, create=create)
+    if fresh:
+        print(f"hushscribe: started a library at {path}" + (" (encrypted)" if opened.encrypted else "")
+              + "; search it with `hushscribe library search WORDS`", file=sys.stderr)
+    return opened
+
+
+def _ask_passphrase(path: Path, *, twice: bool) -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise HushError(f"the library {path} needs its passphrase: set {PASSPHRASE_ENV}")
+    passphrase = getpass.getpass(f"passphrase for {path}: ")
+    if twice and getpass.getpass("the same passphrase again: ") != passphrase:
+        raise HushError("the two passphrases differ; nothing was made")
+    return passphrase
+
+
+def library_command(args: argparse.Namespace) -> int:
+    if args.library_command == "init":
+        if (args.library or default_path()).exists():
+            raise HushError(f"there is a library at {args.library or default_path()} already")
+        open_library_for(args.library, create=True, encrypt=args.encrypt).close()
+        return 0
+    with open_library_for(args.library) as library:
+        try:
+            return LIBRARY_ACTIONS[args.library_command](library, args)
+        except OptionError as exc:
+            raise HushError(f"--{exc.option}: {exc}" if exc.option != "query" else str(exc)) from None
+
+
+def _library_search(library, args: argparse.Namespace) -> int:
+    import json
+
+    from hushscribe.library import parse_search
+
+    hits = library.search(parse_search(" ".join(args.query), speaker=args.speaker, since=args.since,
+                                       limit=args.limit))
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=1))
+        return 0
+    colour = sys.stdout.isatty()
+    shown = None
+    for hit in hits:
+        if hit.transcript_id != shown:
+            print(f"#{hit.transcript_id} {hit.source} · saved {_local_day(hit.added)}")
+            shown = hit.transcript_id
+        text, marks = hit.context()
+        speaker = f"{hit.speaker}: " if hit.speaker else ""
+        print(f"  [{format_timestamp(hit.start, millis=False)}] {speaker}{_highlighted(text, marks, colour)}")
+    print(f"hushscribe: {len(hits)} hit{'s' * (len(hits) != 1)} in {library.path}"
+          + ("; more with --limit" if len(hits) == (int(args.limit or SEARCH_LIMIT)) else ""), file=sys.stderr)
+    return 0 if hits else EXIT_FAILED
+
+
+def _highlighted(text: str, marks, colour: bool) -> str:
+    """`text` with each mark in bold yellow on a terminal, **like this** otherwise."""
+    start, end = ("\x1b[1;33m", "\x1b[0m") if colour else ("**", "**")
+    for a, b in reversed(marks):
+        text = text[:a] + start + text[a:b] + end + text[b:]
+    return text
+
+
+def _local_day(iso: str) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _library_list(library, args: argparse.Namespace) -> int:
+    from hushscribe.formats import format_duration
+
+    entries = library.entries()
+    for entry in entries:
+        audio = " · audio kept" if entry.has_audio else ""
+        print(f"#{entry.id:<5} {_local_day(entry.added)}  {format_duration(entry.duration):>8}  "
+              f"{entry.language or '?':5} {entry.source}{audio}")
+    print(f"hushscribe: {len(entries)} transcript{'s' * (len(entries) != 1)} in {library.path}", file=sys.stderr)
+    return 0
+
+
+def _library_show(library, args: argparse.Namespace) -> int:
+    from hushscribe.formats import format_duration
+
+    entry = library.entry(args.id)
+    speakers = ", ".join(f"{s} = {name}" for s, name in entry.speakers.items())
+    facts = {"file": entry.source, "saved": _local_day(entry.added), "duration": format_duration(entry.duration),
+             "language": entry.language, "engine": f"{entry.engine} ({entry.model})" if entry.engine else None,
+             "size": f"{entry.size:,} bytes" if entry.size is not None else None, "sha256": entry.sha256,
+             "speakers": speakers or None, "audio": "kept" if entry.has_audio else "not kept"}
+    print(f"#{entry.id}")
+    for name, value in facts.items():
+        if value:
+            print(f"  {name + ':':10} {value}")
+    print()
+    sys.stdout.write(render(library.transcript(entry.id), "txt"))
+    return 0
+
+
+def _library_export(library, args: argparse.Namespace) -> int:
+    fmt = args.format.strip().lower()
+    if fmt == "audio":
+        kept = library.audio(args.id)
+        if kept is None:
+            raise HushError(f"transcript {args.id} was saved without its audio (transcribe --save --keep-audio "
+                            "keeps it)")
+        body: str | bytes = kept[1]
+    elif fmt in FORMATS:
+        body = render(library.transcript(args.id), fmt)
+    else:
+        raise HushError(f"-f/--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)} or audio")
+    if args.output is not None:
+        try:
+            args.output.write_bytes(body if isinstance(body, bytes) else body.encode())
+        except OSError as exc:
+            raise HushError(f"cannot write {args.output} ({exc.strerror}); choose another -o") from None
+        print(f"hushscribe: wrote {args.output}", file=sys.stderr)
+    elif isinstance(body, bytes):
+        raise HushError(f"{fmt} is not text: write it to a file with -o FILE")
+    else:
+        sys.stdout.write(body)
+    return 0
+
+
+def _library_rename(library, args: argparse.Namespace) -> int:
+    pairs = [name.split("=", 1) for name in args.names]
+    if any(len(pair) != 2 for pair in pairs):
+        raise HushError("give each name as SPEAKER=NAME, such as S1=Ana (`hushscribe library show ID` lists the "
+                        "speakers)")
+    names = library.rename_speakers(args.id, {speaker.strip(): name for speaker, name in pairs})
+    print(", ".join(f"{speaker} = {name}" for speaker, name in names.items()))
+    return 0
+
+
+def _library_delete(library, args: argparse.Namespace) -> int:
+    entry = library.entry(args.id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise HushError(f"deleting #{entry.id} ({entry.source}) cannot be undone: add --yes")
+        if input(f"delete #{entry.id} {entry.source} for good? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("hushscribe: nothing deleted", file=sys.stderr)
+            return EXIT_FAILED
+    library.delete(entry.id)
+    print(f"hushscribe: deleted #{entry.id} ({entry.source}): its text, index entries"
+          + (" and audio copy" if entry.has_audio else ""), file=sys.stderr)
+    return 0
+
+
+LIBRARY_ACTIONS = {"search": _library_search, "list": _library_list, "show": _library_show,
+                   "export": _library_export, "rename": _library_rename, "delete": _library_delete}
 
 
 def models_command(args: argparse.Namespace) -> int:
@@ -416,7 +645,7 @@ def collect_jobs(inputs: list[Path], output_dir: Path | None, *, to_stdout: bool
     return jobs
 
 
-def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOptions, *, quiet: bool) -> None:
+def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOptions, *, quiet: bool) -> Transcript:
     from tqdm import tqdm
 
     targets = _targets(job, output)
@@ -437,6 +666,7 @@ def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOpt
     else:
         _write_outputs(job, transcript, output, targets)
     job.seconds = time.perf_counter() - started
+    return transcript
 
 
 def _warn_about_flags(job: Job, transcript: Transcript) -> None:

@@ -24,18 +24,19 @@ import os
 import re
 import sqlite3
 import threading
-import unicodedata
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from hushscribe.errors import HushError
 from hushscribe.options import OptionError
-from hushscribe.text import CJK_IDEOGRAPH_RE, SCRIPT_SIMPLIFIED, convert_script, is_spaceless
+from hushscribe.text import CJK_IDEOGRAPH_RE, SCRIPT_SIMPLIFIED, SPACELESS_LETTER_RANGES, convert_script
 from hushscribe.transcript import Segment, Transcript, Word
 
 LIBRARY_ENV = "HUSHSCRIBE_LIBRARY"
 PASSPHRASE_ENV = "HUSHSCRIBE_LIBRARY_PASSPHRASE"
+SAVE_ENV = "HUSHSCRIBE_SAVE"  # 1: every surface saves what it transcribes unless told otherwise
 SCHEMA_VERSION = 1
 PLAIN_HEADER = b"SQLite format 3\x00"  # an SQLCipher file starts with random salt instead
 MAX_AUDIO_BYTES = 900 << 20  # SQLite holds at most 1e9 bytes in one value
@@ -87,6 +88,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS segment_terms USING fts5(terms, tokenize = 'p
 """
 
 
+class NotInLibrary(HushError):
+    """A transcript id the library does not hold."""
+
+
 def default_path() -> Path:
     """$HUSHSCRIBE_LIBRARY, else $XDG_DATA_HOME/hushscribe/library.db, else ~/.local/share/hushscribe/library.db."""
     if os.environ.get(LIBRARY_ENV):
@@ -95,25 +100,25 @@ def default_path() -> Path:
     return Path(base) / "hushscribe" / "library.db"
 
 
+def saving_by_default() -> bool:
+    return os.environ.get(SAVE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 # --- terms ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     text: str
     start: int  # its place in the text it came from, in characters
     end: int
     alone: bool = False  # a run's last spaceless character, by itself
 
 
-def _is_word_char(ch: str) -> bool:
-    """What unicode61 keeps inside a token: letters, numbers and private-use characters (L*, N*, Co)."""
-    category = unicodedata.category(ch)
-    return category[0] in "LN" or category == "Co"
-
-
-# a run of word characters: Python's \w less "_" (letters and numbers); _terms_of_run splits off spaceless scripts
-_WORD_RUN = re.compile(r"[^\W_]+")
+# Runs of spaceless characters (Chinese, Japanese, Thai…), and runs of other word characters: Python's \w less "_",
+# letters and numbers, which are what unicode61 keeps inside a token too, so each term is one FTS5 token.
+_SPACELESS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in SPACELESS_LETTER_RANGES)
+_RUNS = re.compile(f"([{_SPACELESS}]+)|([^\\W_{_SPACELESS}]+)")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _simplified(text: str) -> str:
@@ -130,31 +135,22 @@ def index_terms(text: str) -> list[Term]:
     """The terms `text` is indexed and looked for by: words as they are, runs of spaceless characters (Chinese,
     Japanese, Thai) as overlapping pairs and their last character alone ("预算报告" → 预算 算报 报告 告),
     Traditional characters as Simplified."""
-    text = _simplified(text)
     terms: list[Term] = []
-    for match in _WORD_RUN.finditer(text):
-        at = match.start()
-        for spaceless, part in _script_runs(match.group()):
-            terms += _pairs(part, at) if spaceless else [Term(part, at, at + len(part))]
-            at += len(part)
-    return [term for term in terms if all(_is_word_char(ch) for ch in term.text)]
-
-
-def _script_runs(word: str) -> list[tuple[bool, str]]:
-    """`word` cut where it changes between spaceless characters and others ("AI助手" → AI, 助手)."""
-    runs: list[tuple[bool, str]] = []
-    for ch in word:
-        spaceless = is_spaceless(ch)
-        if runs and runs[-1][0] == spaceless:
-            runs[-1] = (spaceless, runs[-1][1] + ch)
-        else:
-            runs.append((spaceless, ch))
-    return runs
+    for match in _RUNS.finditer(_simplified(text)):
+        if match.group(2):
+            terms.append(Term(match.group(2), match.start(), match.end()))
+        elif match.group(1).isalnum():
+            terms += _pairs(match.group(1), match.start())
+        else:  # Thai vowel signs and the like are no part of a token
+            terms += [t for word in _WORD.finditer(match.group(1)) for t in _pairs(word.group(), match.start() +
+                                                                                   word.start())]
+    return terms
 
 
 def _pairs(run: str, at: int) -> list[Term]:
     pairs = [Term(run[i:i + 2], at + i, at + i + 2) for i in range(len(run) - 1)]
-    return pairs + [Term(run[-1], at + len(run) - 1, at + len(run), alone=True)]
+    pairs.append(Term(run[-1], at + len(run) - 1, at + len(run), True))
+    return pairs
 
 
 def fts_query(query: str) -> str:
@@ -473,8 +469,8 @@ class Library:
                 "EXISTS (SELECT 1 FROM audio WHERE transcript_id = t.id) FROM transcripts t WHERE id = ?",
                 (_checked_id(transcript_id),)).fetchone()
             if row is None:
-                raise HushError(f"there is no transcript {transcript_id} in the library; `hushscribe library list` "
-                                "shows the ids")
+                raise NotInLibrary(f"there is no transcript {transcript_id} in the library; `hushscribe library "
+                                   "list` shows the ids")
             speakers = dict(self._db.execute("SELECT speaker, name FROM speakers WHERE transcript_id = ? "
                                              "ORDER BY rowid", (row[0],)).fetchall())
         return Entry(*row[:10], speakers=speakers, has_audio=bool(row[11]), options=json.loads(row[10] or "null"))

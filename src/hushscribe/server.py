@@ -12,13 +12,14 @@ import contextlib
 import hmac
 import json
 import logging
+import mimetypes
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from importlib import resources
 
-from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import Body, FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +28,7 @@ from hushscribe import formats, tempfiles
 from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
+from hushscribe.library import Library, NotInLibrary, parse_search
 from hushscribe.options import OptionError, parse, parse_output
 from hushscribe.realtime import RealtimeSession
 from hushscribe.transcriber import Transcriber
@@ -50,6 +52,8 @@ MAX_REQUESTS_AT_ONCE = 256  # transcription requests worked on at once (a thread
 KEY_PROTOCOL = "openai-insecure-api-key."
 LIVE_PAGE = {"": ("live.html", "text/html"), "/app.js": ("live.js", "text/javascript"),
              "/worklet.js": ("live-worklet.js", "text/javascript"), "/style.css": ("live.css", "text/css")}
+LIBRARY_OFF = ("the library is off on this server: start it with `hushscribe serve --with-library` to search and "
+               "save transcripts")
 # The live page may load only what this server serves, and talk only to it.
 LIVE_PAGE_POLICY = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
@@ -76,8 +80,10 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
-def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: int = 500 << 20):
-    """The FastAPI application around one loaded engine."""
+def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: int = 500 << 20,
+               library: Library | None = None):
+    """The FastAPI application around one loaded engine; with `library`, /v1/library serves it and transcription
+    requests may save to it."""
     batching = BatchingEngine(engine)
     transcriber = Transcriber(batching)
     served = batching.model_name
@@ -140,6 +146,8 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         highpass: str | None = Form(None),  # Hz, e.g. 80, against rumble
         normalize: bool = Form(False),  # loudness normalisation for quiet recordings
         max_line_chars: str | None = Form(None),  # of a subtitle line in srt and vtt (default 42)
+        save: bool = Form(False),  # keep the transcript in the library (served with --with-library)
+        keep_audio: bool = Form(False),  # and a copy of the recording
     ):
         _check_model(model, served)
         if response_format not in RESPONSE_FORMATS:
@@ -158,6 +166,8 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         except OptionError as exc:
             raise ApiError(400, str(exc), param=PARAMS[exc.option]) from None
         output = replace(output, granularities=frozenset(granularities))
+        if (save or keep_audio) and library is None:
+            raise ApiError(400, LIBRARY_OFF, param="save", code="library_off")
         with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
             path = _save_upload(file, folder, max_upload_bytes)
             try:
@@ -168,16 +178,15 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
             except Exception as exc:  # one line in our log, no trace to the client
                 log.error("transcription failed: %s", type(exc).__name__)
                 raise ApiError(500, "the transcription failed inside the server", kind="server_error") from None
+            saved = _save(library, transcript, path, options, keep_audio) if save or keep_audio else None
+        headers = {"X-Hushscribe-Library-Id": str(saved)} if saved else None
         if response_format == "json":
-            return {"text": transcript.text}
+            return JSONResponse({"text": transcript.text}, headers=headers)
         if response_format == "text":
-            return PlainTextResponse(transcript.text)
-        fmt = formats.REGISTRY[API_FORMATS[response_format]]
-        body = formats.render(transcript, fmt.name, output)
-        # as OpenAI serves them: JSON as JSON, every text format (srt and vtt among them) as plain UTF-8 text; a
-        # binary one (docx) as itself
-        as_is = isinstance(body, bytes) or fmt.mime == "application/json"
-        return Response(body, media_type=fmt.mime if as_is else "text/plain; charset=utf-8")
+            return PlainTextResponse(transcript.text, headers=headers)
+        return _rendered(transcript, API_FORMATS[response_format], output, headers)
+
+    _library_routes(app, library)
 
     live_threads = ThreadPoolExecutor(max_workers=MAX_LIVE_STREAMS, thread_name_prefix="hushscribe-live")
 
@@ -232,6 +241,90 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
     return app
 
 
+def _rendered(transcript, name: str, output=None, headers: dict | None = None) -> Response:
+    """A transcript in one of formats.REGISTRY, as OpenAI serves them: JSON as JSON, every text format (srt and vtt
+    among them) as plain UTF-8 text; a binary one (docx) as itself."""
+    fmt = formats.REGISTRY[name]
+    body = formats.render(transcript, fmt.name, output or parse_output())
+    as_is = isinstance(body, bytes) or fmt.mime == "application/json"
+    return Response(body, media_type=fmt.mime if as_is else "text/plain; charset=utf-8", headers=headers)
+
+
+def _save(library: Library, transcript, path, options, keep_audio: bool) -> int:
+    try:
+        return library.add(transcript, recording=path, options=options, keep_audio=keep_audio)
+    except HushError as exc:
+        raise ApiError(400, f"{path.name}: {exc.detail}", param="keep_audio", code="library_refused") from None
+
+
+def _library_routes(app, library: Library | None) -> None:
+    """/v1/library: search, the saved transcripts, export, speaker names, delete. 404 saying how to turn it on
+    when the server was started without it."""
+
+    def opened() -> Library:
+        if library is None:
+            raise ApiError(404, LIBRARY_OFF, code="library_off")
+        return library
+
+    @app.get("/v1/library/search")
+    def library_search(q: str = "", speaker: str | None = None, since: str | None = None, limit: str | None = None):
+        try:
+            query = parse_search(q, speaker=speaker, since=since, limit=limit)
+        except OptionError as exc:
+            raise ApiError(400, str(exc), param="q" if exc.option == "query" else exc.option) from None
+        return {"object": "list", "query": query.text, "data": [hit.to_dict() for hit in opened().search(query)]}
+
+    @app.get("/v1/library/transcripts")
+    def library_list():
+        return {"object": "list", "data": [asdict(entry) for entry in opened().entries()]}
+
+    @app.get("/v1/library/transcripts/{transcript_id}")
+    def library_transcript(transcript_id: int):
+        with _found(transcript_id):
+            entry = opened().entry(transcript_id)
+            return {**asdict(entry), "transcript": opened().transcript(transcript_id).to_dict()}
+
+    @app.get("/v1/library/transcripts/{transcript_id}/export")
+    def library_export(transcript_id: int, format: str = "txt"):
+        if format not in formats.FORMATS:
+            raise ApiError(400, f"format must be one of {', '.join(formats.FORMATS)}", param="format")
+        with _found(transcript_id):
+            return _rendered(opened().transcript(transcript_id), format)
+
+    @app.get("/v1/library/transcripts/{transcript_id}/audio")
+    def library_audio(transcript_id: int):
+        with _found(transcript_id):
+            opened().entry(transcript_id)
+            kept = opened().audio(transcript_id)
+        if kept is None:
+            raise ApiError(404, f"transcript {transcript_id} was saved without its audio", code="no_audio")
+        media = mimetypes.guess_type(kept[0])[0] or "application/octet-stream"
+        return Response(kept[1], media_type=media)
+
+    @app.patch("/v1/library/transcripts/{transcript_id}/speakers")
+    def library_rename(transcript_id: int, names: dict[str, str] = Body(...)):
+        with _found(transcript_id):
+            return {"speakers": opened().rename_speakers(transcript_id, names)}
+
+    @app.delete("/v1/library/transcripts/{transcript_id}")
+    def library_delete(transcript_id: int):
+        with _found(transcript_id):
+            entry = opened().delete(transcript_id)
+        return {"id": entry.id, "object": "library.transcript", "deleted": True}
+
+
+@contextlib.contextmanager
+def _found(transcript_id: int):
+    """A transcript the library does not hold is a 404, a change it refuses a 400; both say why."""
+    try:
+        yield
+    except NotInLibrary as exc:
+        raise ApiError(404, str(exc).replace("`hushscribe library list`", "GET /v1/library/transcripts"),
+                       code="not_found") from None
+    except HushError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 def _check_key(header: str | None, api_key: str | None) -> None:
     if not api_key:
         return
@@ -283,14 +376,15 @@ def _save_upload(file, folder, limit: int):
     return path
 
 
-def serve(engine: Engine, *, host: str, port: int, api_key: str | None, max_upload_mb: float) -> None:
+def serve(engine: Engine, *, host: str, port: int, api_key: str | None, max_upload_mb: float,
+          library: Library | None = None) -> None:
     import uvicorn
 
     tempfiles.process_folder()  # private, and clears what a killed server left behind
     # uvicorn hands SIGTERM back to the previous handler once it has shut down: make that an orderly
     # exit, so that the private folder is removed (the default action would end the process at once)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app = create_app(engine, api_key=api_key, max_upload_bytes=int(max_upload_mb * (1 << 20)))
+    app = create_app(engine, api_key=api_key, max_upload_bytes=int(max_upload_mb * (1 << 20)), library=library)
     # access_log off: request lines would name uploads; a stop waits at most 5 s for open connections
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
                 timeout_graceful_shutdown=5)

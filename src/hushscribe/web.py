@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import os
+import re
 import time
 import zipfile
 from dataclasses import replace
@@ -21,9 +23,18 @@ from hushscribe.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, decode
 from hushscribe.errors import HushError
 from hushscribe.formats import FORMATS, REGISTRY, format_timestamp, output_path, render, word_spans
 from hushscribe.languages import LANGUAGE_NAMES
+from hushscribe.library import (
+    PASSPHRASE_ENV,
+    default_path,
+    is_encrypted,
+    open_library,
+    parse_search,
+    saving_by_default,
+)
 from hushscribe.options import OutputOptions
 from hushscribe.transcript import Transcript, Word
 
+VIEWS = ["Transcribe", "Library"]
 UPLOAD_TYPES = sorted(extension.lstrip(".") for extension in AUDIO_EXTENSIONS)  # what the CLI finds in folders
 WAVEFORM_POINTS = 1200  # enough detail on any screen; a 1 h file reduces to this in one numpy pass
 SPEAKER_CHOICES = ["off", "auto", "2", "3", "4", "5", "6"]
@@ -125,6 +136,9 @@ def page() -> None:
     st.set_page_config(page_title="hushscribe", page_icon="🤫", layout="wide")
     st.title("hushscribe")
     st.caption("Private transcription: your recordings never leave this machine.")
+    if st.sidebar.radio("View", VIEWS, horizontal=True, key="view") == "Library":
+        library_view()  # the model is not loaded to read the library
+        return
 
     with st.sidebar:
         st.header("Settings")
@@ -150,6 +164,10 @@ def page() -> None:
         fix_de = st.checkbox("Fix 的/地/得 (Mandarin)")
         highpass = st.checkbox(f"High-pass filter ({HIGHPASS_HZ:.0f} Hz)")
         normalize = st.checkbox("Normalise loudness")
+        save = st.checkbox("Save to the library", value=saving_by_default(),
+                           help="keep each transcript in your library, to search later (made the first time)")
+        keep_audio = st.checkbox("Keep the audio in the library", disabled=not save,
+                                 help="the library's player then plays where a search hit was said")
         st.caption("Live captions while people speak: start `hushscribe serve` and open "
                    "[its live page](http://127.0.0.1:8000/live) (or `hushscribe live` in a terminal).")
 
@@ -190,6 +208,11 @@ def page() -> None:
     if st.session_state.get("cancel"):
         st.info("Cancelled after the current batch; files already finished are kept below.")
     if st.button("Transcribe", type="primary", disabled=not inputs):
+        try:  # before any time goes into recognition: a library that cannot be opened is said at once
+            library = opened_library(create=True) if save else None
+        except HushError as exc:
+            st.error(f"Save to the library: {exc}")
+            return
         # pressing Cancel reruns the page, which stops this run at its next step (after the current batch)
         st.button("Cancel", key="cancel")
         overall = st.progress(0.0, text="overall")
@@ -208,6 +231,9 @@ def page() -> None:
                                       f"{stream.x_realtime:.1f}× realtime")
                 # the editor's key is new with each transcript, so that edits of an earlier one are not carried over
                 results[name] = {"transcript": stream.result(), "editor": f"editor-{name}-{time.time_ns()}"}
+                if library is not None:
+                    results[name]["saved"] = library.add(
+                        results[name]["transcript"], recording=data, options=options, keep_audio=keep_audio)
             except HushError as exc:
                 results[name] = {"error": str(exc)}
             overall.progress((index + 1) / len(inputs), text=f"{index + 1} of {len(inputs)} files")
@@ -220,7 +246,8 @@ def page() -> None:
             continue
         transcript: Transcript = result["transcript"]
         st.caption(f"{transcript.duration:.2f} s of audio in {transcript.processing_s:.2f} s "
-                   f"({transcript.x_realtime:.1f}× realtime) · language {transcript.language or '?'}")
+                   f"({transcript.x_realtime:.1f}× realtime) · language {transcript.language or '?'}"
+                   + (f" · saved in the library as #{result['saved']}" if "saved" in result else ""))
         if transcript.speakers:
             st.caption("Speaker names (every download uses them)")
             columns = st.columns(min(len(transcript.speakers), 4))
@@ -243,6 +270,134 @@ def page() -> None:
                                    key=f"dl-{file_name}")
         columns[-1].download_button("ZIP", zip_of(dict(files.values())), file_name=f"{stem(name)}.zip",
                                     mime="application/zip", key=f"zip-{name}")
+
+
+# --- the library -------------------------------------------------------------------------------------------------
+
+
+def marked_markdown(text: str, marks) -> str:
+    """`text` as Markdown with each mark in bold and highlighted, everything else escaped."""
+    pieces, cursor = [], 0
+    for start, end in marks:
+        pieces += [_md_escape(text[cursor:start]), f"**:orange-background[{_md_escape(text[start:end])}]**"]
+        cursor = end
+    return "".join(pieces + [_md_escape(text[cursor:])])
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)  # what Markdown and Streamlit's :color[…] act on
+
+
+def opened_library(*, create: bool = False):
+    """The library the page works on ($HUSHSCRIBE_LIBRARY or the default; its passphrase from the environment or
+    the Library view), one per process; None when there is none and `create` is false."""
+    path = default_path()
+    if not create and not path.exists():
+        return None
+    return _library(str(path), os.environ.get(PASSPHRASE_ENV) or st.session_state.get("library_passphrase"))
+
+
+@st.cache_resource(show_spinner=False)
+def _library(path: str, passphrase: str | None):
+    return open_library(Path(path), passphrase, create=True)
+
+
+def library_view() -> None:
+    st.header("Library")
+    try:
+        library = opened_library()
+    except HushError as exc:
+        st.error(str(exc))
+        if is_encrypted(default_path()):
+            st.text_input("Passphrase", type="password", key="library_passphrase")
+        return
+    if library is None:
+        st.info(f"The library is off: transcripts are kept only while this page is open. Tick “Save to the "
+                f"library” when you transcribe (or run `hushscribe transcribe FILE --save`) to start one at "
+                f"{default_path()}.")
+        return
+    st.caption(f"{library.path}" + (" · encrypted" if library.encrypted else ""))
+    columns = st.columns([3, 1, 1])
+    text = columns[0].text_input("Search", placeholder="预算, budget, \"an exact phrase\"", key="library_query")
+    speaker = columns[1].text_input("Speaker", placeholder="a name or S1", key="library_speaker")
+    since = columns[2].date_input("Saved since", value=None, key="library_since")
+    try:
+        if text.strip():
+            _show_hits(library.search(parse_search(text, speaker=speaker, since=since)))
+        else:
+            _show_entries(library)
+        if "library_open" in st.session_state:
+            _show_saved(library, *st.session_state["library_open"])
+    except HushError as exc:  # a bad search, or a transcript deleted meanwhile
+        st.error(str(exc))
+
+
+def _show_hits(hits) -> None:
+    if not hits:
+        st.info("Nothing found. Every word must be in one segment; try fewer words.")
+    for index, hit in enumerate(hits):
+        text, marks = hit.context()
+        speaker = f"{_md_escape(hit.speaker)}: " if hit.speaker else ""
+        left, right = st.columns([6, 1])
+        left.markdown(f"**#{hit.transcript_id} {_md_escape(hit.source)}** "
+                      f"`{format_timestamp(hit.start, millis=False)}` {speaker}{marked_markdown(text, marks)}")
+        right.button("Open", key=f"hit-{index}", on_click=_open, args=(hit.transcript_id, hit.start))
+
+
+def _show_entries(library) -> None:
+    entries = library.entries(limit=200)
+    st.caption(f"{len(entries)} transcript{'s' * (len(entries) != 1)}, newest first")
+    for entry in entries:
+        left, right = st.columns([6, 1])
+        left.markdown(f"**#{entry.id} {_md_escape(entry.source)}** · {entry.added[:10]} · "
+                      f"{format_timestamp(entry.duration, millis=False)} · {entry.language or '?'}"
+                      + (" · audio kept" if entry.has_audio else ""))
+        right.button("Open", key=f"entry-{entry.id}", on_click=_open, args=(entry.id, None))
+
+
+def _open(transcript_id: int, start: float | None) -> None:
+    st.session_state["library_open"] = (transcript_id, start)
+
+
+def _show_saved(library, transcript_id: int, start: float | None) -> None:
+    """One saved transcript: the player at `start` (when its audio was kept), its text with the segment said at
+    `start` (a search hit's) marked, speaker names, downloads, delete."""
+    entry = library.entry(transcript_id)
+    transcript = library.transcript(transcript_id)
+    st.subheader(f"#{entry.id} {entry.source}")
+    st.caption(f"saved {entry.added[:16].replace('T', ' ')} UTC · {entry.engine} ({entry.model}) · "
+               f"language {entry.language or '?'}")
+    kept = library.audio(transcript_id)
+    if kept:
+        st.audio(kept[1], format=mimetypes.guess_type(kept[0])[0] or "audio/wav", start_time=int(start or 0))
+    lines = [("▶ " if segment.start == start else "") + f"`{format_timestamp(segment.start, millis=False)}` "
+             + (f"{_md_escape(transcript.speaker_name(segment.speaker))}: " if segment.speaker else "")
+             + (f"**{_md_escape(segment.text)}**" if segment.start == start else _md_escape(segment.text))
+             for segment in transcript.segments]
+    st.markdown("  \n".join(lines))
+    if transcript.speakers:
+        _rename_saved(library, transcript_id, transcript)
+    columns = st.columns(len(FORMATS) + 1)
+    for column, (fmt, content) in zip(columns, downloads(transcript, OutputOptions()).items()):
+        column.download_button(fmt.upper(), content, file_name=output_path(Path(), stem(entry.source), fmt).name,
+                               mime=REGISTRY[fmt].mime, key=f"saved-{fmt}")
+    if columns[-1].button("Delete", key="delete-saved"):
+        st.session_state["confirm_delete"] = transcript_id
+    if st.session_state.get("confirm_delete") == transcript_id:
+        st.warning(f"Delete #{entry.id} {entry.source} for good: its text, index entries and audio copy?")
+        if st.button("Delete for good", type="primary", key="delete-for-good"):
+            library.delete(transcript_id)
+            del st.session_state["library_open"], st.session_state["confirm_delete"]
+            st.rerun()
+
+
+def _rename_saved(library, transcript_id: int, transcript: Transcript) -> None:
+    columns = st.columns(min(len(transcript.speakers), 4))
+    names = {speaker: columns[i % len(columns)].text_input(speaker, value=name, key=f"saved-name-{speaker}")
+             for i, (speaker, name) in enumerate(transcript.speakers.items())}
+    if st.button("Save names", key="save-names"):
+        library.rename_speakers(transcript_id, {s: n for s, n in names.items() if n.strip()})
+        st.rerun()
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)  # one model per process; switching frees the old one
