@@ -200,3 +200,20 @@ def test_what_is_typed_is_never_taken_as_fts5_syntax():
     assert fts_query('budget OR NOT "x" * (预算') == '"budget" AND "OR" AND "NOT" AND "x" AND "预算"'
     assert fts_query("的") == '"的" *'
     assert fts_query("AI助手") == '"AI 助手"'
+
+
+def test_without_fts5_in_pythons_sqlite_the_library_uses_sqlcipher_and_stays_a_plain_file(tmp_path, monkeypatch):
+    pytest.importorskip("sqlcipher3", reason="pip install 'hushscribe[encrypt]'")
+    from hushscribe import library as library_module
+
+    monkeypatch.setattr(library_module, "fts5_in_sqlite3", lambda: False)  # as a Python built without FTS5
+    path = tmp_path / "library.db"
+    with open_library(path, create=True) as library:
+        assert type(library._db).__module__.startswith("sqlcipher3")
+        transcript_id = library.add(meeting())
+        assert library.search(parse_search("預算"))[0].transcript_id == transcript_id
+        library.delete(transcript_id)
+    assert path.read_bytes().startswith(b"SQLite format 3\x00") and "预算".encode() not in path.read_bytes()
+    monkeypatch.undo()
+    with open_library(path) as library:  # Python's own SQLite reads it
+        assert library.entries() == [] and library.add(meeting()) and library.search(parse_search("预算"))

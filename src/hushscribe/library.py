@@ -10,14 +10,18 @@ trigram index cannot find one) and one character too; other words as words, stem
 "budget"). Traditional characters are indexed and looked for as Simplified (OpenCC t2s), so each finds the other.
 A hit is a segment: its time, its speaker, a sentence or two.
 
-Privacy: `secure_delete` zeroes what a delete frees, and the index drops a deleted transcript's terms (FTS5's
-secure-delete where SQLite has it, else a merge of the index), so `delete` leaves none of its text in the file.
+Privacy: `secure_delete` zeroes what a delete frees, and the index drops a deleted transcript's terms, so `delete`
+leaves none of its text in the file: an encrypted library (always opened by SQLCipher's own, new SQLite) through
+FTS5's secure-delete; a plain one by merging its index after the delete, because an index with FTS5's secure-delete
+on cannot be read by an SQLite older than 3.42, and a plain file must open with any Python's.
 With a passphrase the file is SQLCipher's (AES-256; `pip install 'hushscribe[encrypt]'`): without the passphrase
 nothing in it can be read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +48,6 @@ SEARCH_LIMIT = 20
 MAX_SEARCH_LIMIT = 1000
 CONTEXT_CHARS = 60  # of a long segment, what a hit shows either side of its first match
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # highlight()'s markers: control characters no transcript holds
-FTS5_SECURE_DELETE = (3, 42, 0)  # the SQLite that removes a deleted row's terms from the index itself
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transcripts (
@@ -339,37 +342,59 @@ def _make_private_folder(folder: Path) -> None:
 
 
 def _connect(path: Path, passphrase: str | None):
-    if passphrase is None:
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    else:
+    if passphrase is not None:
         db = _sqlcipher_connect(path, passphrase)
+    elif fts5_in_sqlite3():
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    else:  # some Pythons' SQLite is built without FTS5: SQLCipher's has it, and opens a plain file without a key
+        db = _sqlcipher_module("this Python's SQLite has no full-text search (FTS5)").connect(
+            str(path), check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA secure_delete = ON")  # freed pages and cells are zeroed: deleted text does not linger
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 10000")
         db.executescript(SCHEMA)
         _check_version(db, path)
-        if sqlite3.sqlite_version_info >= FTS5_SECURE_DELETE or passphrase is not None:
+        if passphrase is not None:  # SQLCipher's SQLite is new enough; a plain file stays readable by older ones
             db.execute("INSERT INTO segment_terms(segment_terms, rank) VALUES ('secure-delete', 1)")
-    except sqlite3.OperationalError as exc:
-        db.close()
-        if "fts5" in str(exc).lower():
-            raise HushError("this Python's SQLite has no full-text search (FTS5); pip install "
-                            "'hushscribe[encrypt]' brings an SQLite that has it") from None
-        raise HushError(f"{path} cannot be used as a library ({exc}); choose another file with {LIBRARY_ENV}") \
-            from None
-    except sqlite3.DatabaseError as exc:
+        db.execute("SELECT rowid FROM segment_terms WHERE segment_terms MATCH 'x' LIMIT 1").fetchall()
+    except _database_errors() as exc:
         db.close()
         raise HushError(f"{path} is not a hushscribe library ({exc}); choose another file with {LIBRARY_ENV}") \
             from None
     return db
 
 
-def _sqlcipher_connect(path: Path, passphrase: str):
+def _database_errors() -> tuple[type[Exception], ...]:
+    """sqlite3's errors, and SQLCipher's (its own classes) when it is installed."""
     try:
         from sqlcipher3 import dbapi2 as sqlcipher
     except ImportError:
-        raise HushError("an encrypted library needs SQLCipher: pip install 'hushscribe[encrypt]'") from None
+        return (sqlite3.DatabaseError,)
+    return (sqlite3.DatabaseError, sqlcipher.DatabaseError)
+
+
+@functools.lru_cache(maxsize=1)
+def fts5_in_sqlite3() -> bool:
+    """Whether Python's own SQLite has FTS5 (nearly every build has)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        try:
+            db.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
+def _sqlcipher_module(why: str):
+    try:
+        from sqlcipher3 import dbapi2 as sqlcipher
+    except ImportError:
+        raise HushError(f"{why}: pip install 'hushscribe[encrypt]' (SQLCipher, with an SQLite of its own)") from None
+    return sqlcipher
+
+
+def _sqlcipher_connect(path: Path, passphrase: str):
+    sqlcipher = _sqlcipher_module("an encrypted library needs SQLCipher")
     if not passphrase:
         raise HushError("the library's passphrase is empty: choose one (a few words are easier to keep than symbols)")
     db = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -541,13 +566,10 @@ class Library:
                 self._db.execute("DELETE FROM segment_terms WHERE rowid IN "
                                  "(SELECT id FROM segments WHERE transcript_id = ?)", (entry.id,))
                 self._db.execute("DELETE FROM transcripts WHERE id = ?", (entry.id,))  # segments etc. cascade
-            if not self._index_deletes_securely():
-                # older FTS5 keeps a deleted row's terms until its index is merged: merge it now
+            if not self.encrypted:
+                # without FTS5's secure-delete a deleted row's terms stay in the index until it is merged: merge now
                 self._db.execute("INSERT INTO segment_terms(segment_terms) VALUES ('optimize')")
         return entry
-
-    def _index_deletes_securely(self) -> bool:
-        return self.encrypted or sqlite3.sqlite_version_info >= FTS5_SECURE_DELETE
 
     def _transaction(self):
         return _Transaction(self._db)
