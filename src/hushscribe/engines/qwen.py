@@ -157,8 +157,9 @@ class QwenEngine:
         import torch
 
         count = len(batch)
-        size = bucket(count)
-        batch = batch + [batch[-1]] * (size - count)  # fill the bucket; the copies' results are dropped
+        size = bucket(count)  # the graph's rows; the encoder and the prefill run on the real ones only
+        # (two at least: torch.compile treats a size of one as a constant and would compile again for it)
+        batch = batch + [batch[-1]] * (max(count, 2) - count)
         inputs = self.inputs(batch, options)
         budget = max_new_tokens(max(len(a) for a in batch) / SAMPLE_RATE)
         with torch.inference_mode():

@@ -272,19 +272,26 @@ class StepGraph:
         self.slot.zero_()
 
     def prefill(self, embeds: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Write the keys and values of `embeds` (batch, length, hidden; left-padded, `valid` marks real
-        tokens) into an empty cache; returns each row's first new token."""
+        """Write the keys and values of `embeds` (rows, length, hidden; left-padded, `valid` marks real tokens)
+        into an empty cache; returns each row's first new token. There may be fewer rows than the graph has:
+        the encoder and the prefill run on the real ones only, and the graph's other rows decode idle
+        (finished from the start, each seeing only its own new slots)."""
         self.reset()
-        length = embeds.shape[1]
+        rows, length = valid.shape
         positions = (valid.long().cumsum(-1) - 1).clamp(min=0)
         slots = torch.arange(length, device=embeds.device)
-        logits = self.decoder.forward(embeds, positions, self.keys, self.values, slots, prefill_mask(valid))
-        self.mask[:, 0, 0, :length] = valid
-        self.starts.copy_(length - valid.sum(-1))
+        logits = self.decoder.forward(embeds, positions, [k[:rows] for k in self.keys],
+                                      [v[:rows] for v in self.values], slots, prefill_mask(valid))
+        self.mask[:rows, 0, 0, :length] = valid
+        self.starts.fill_(length)
+        self.starts[:rows] = length - valid.sum(-1)
         self.slot.fill_(length)
-        self.positions.copy_(positions[:, -1:] + 1)
-        first = logits.argmax(-1)
-        self.finished.copy_(torch.isin(first, self.stop))
+        self.positions.zero_()
+        self.positions[:rows] = positions[:, -1:] + 1
+        first = torch.full((self.batch,), self.pad, dtype=torch.long, device=embeds.device)
+        first[:rows] = logits.argmax(-1)
+        self.finished.fill_(True)
+        self.finished[:rows] = torch.isin(first[:rows], self.stop)
         self.tokens.copy_(first.view(-1, 1))
         return first
 
