@@ -169,9 +169,10 @@ def test_the_library_view_finds_opens_at_the_hit_renames_exports_and_deletes(mon
     from hushscribe.library import open_library, parse_search
 
     path = tmp_path / "library.db"
-    transcript = Transcript("meeting.wav", 20.0, [Segment(1.0, 5.0, "我们先说一下明年的预算。", "zh", speaker="S1"),
-                                                  Segment(9.0, 14.0, "The budgets were discussed.", "en", speaker="S2")],
-                            "zh", "whisper", "base", speakers={"S1": "Speaker 1", "S2": "Speaker 2"})
+    segments = [Segment(1.0, 5.0, "我们先说一下明年的预算。", "zh", speaker="S1"),
+                Segment(9.0, 14.0, "The budgets were discussed.", "en", speaker="S2")]
+    transcript = Transcript("meeting.wav", 20.0, segments, "zh", "whisper", "base",
+                            speakers={"S1": "Speaker 1", "S2": "Speaker 2"})
     with open_library(path, create=True) as library:
         transcript_id = library.add(transcript, recording=b"RIFF....WAVE", keep_audio=True)
     app = library_page(monkeypatch, path)
@@ -198,3 +199,19 @@ def test_the_library_view_finds_opens_at_the_hit_renames_exports_and_deletes(mon
         assert library.entries() == [] and library.search(parse_search("预算")) == []
     app.text_input(key="library_query").input("budget OR").run()
     assert "Nothing found" in app.info[0].value
+
+
+def test_an_encrypted_library_asks_for_its_passphrase_in_the_page(monkeypatch, tmp_path):
+    pytest.importorskip("sqlcipher3", reason="pip install 'hushscribe[encrypt]'")
+    from hushscribe.library import open_library
+
+    path = tmp_path / "library.db"
+    with open_library(path, "page passphrase", create=True) as library:
+        library.add(sample())
+    app = library_page(monkeypatch, path)
+    assert "give its passphrase" in app.error[0].value
+    app.text_input(key="library_passphrase").input("wrong one").run()
+    assert "wrong passphrase" in app.error[0].value
+    app.text_input(key="library_passphrase").input("page passphrase").run()
+    assert not app.error and "#1 talk.wav" in app.markdown[0].value
+    assert any(caption.value.endswith("library.db · encrypted") for caption in app.caption)

@@ -27,10 +27,17 @@ EDITOR = "iframe[title$='.editor']"  # a result's transcript editor (our compone
 
 
 @pytest.fixture(scope="module")
-def server():
+def library_path(tmp_path_factory) -> Path:
+    """The library the page's server uses: a test's own, never the user's."""
+    return tmp_path_factory.mktemp("library") / "library.db"
+
+
+@pytest.fixture(scope="module")
+def server(library_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "hushscribe", "web", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "HUSHSCRIBE_LIBRARY": str(library_path)})
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/_stcore/health", process, seconds=60)
     yield url
@@ -220,3 +227,31 @@ def test_the_editor_plays_from_a_line_goes_to_a_word_and_its_edits_reach_the_dow
         assert contacted(browser) == ["127.0.0.1"]
     finally:
         browser.quit()
+
+
+def test_a_library_search_opens_the_transcript_with_the_player_at_the_hit(server, browser, library_path, clip):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from hushscribe.library import open_library
+    from hushscribe.transcript import Segment, Transcript
+
+    jfk = clip("jfk")["path"]
+    with open_library(library_path, create=True) as library:
+        library.add(Transcript(jfk.name, 11.0, [Segment(0.0, 4.0, "And so my fellow Americans,", "en"),
+                                                Segment(4.0, 11.0, "ask not what your country can do for you", "en")],
+                               "en"), recording=jfk, keep_audio=True)
+    browser.get(server)
+    wait = WebDriverWait(browser, 120)
+    wait.until(ready.element_to_be_clickable((By.XPATH, "//label[.//p[text()='Library']]"))).click()
+    box = wait.until(ready.element_to_be_clickable((By.XPATH, "//input[@aria-label='Search']")))
+    box.send_keys("countries", Keys.ENTER)
+    marked = wait.until(lambda d: [e.text for e in d.find_elements(By.XPATH, "//strong//span")
+                                   if e.text == "country"])
+    assert marked == ["country"]
+    wait.until(ready.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Open']]"))).click()
+    player = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "audio")))
+    assert wait.until(lambda d: d.execute_script("return arguments[0].readyState >= 1 && arguments[0].currentTime",
+                                                 player)) == 4

@@ -398,6 +398,7 @@ def _sqlcipher_connect(path: Path, passphrase: str):
     if not passphrase:
         raise HushError("the library's passphrase is empty: choose one (a few words are easier to keep than symbols)")
     db = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA cipher_log_level = NONE")  # a wrong passphrase is our message, not SQLCipher's log line
     db.execute("PRAGMA key = '" + passphrase.replace("'", "''") + "'")
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
