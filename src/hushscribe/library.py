@@ -308,10 +308,6 @@ def is_encrypted(path: Path) -> bool:
     return bool(header) and header != PLAIN_HEADER
 
 
-def exists(path: Path | None = None) -> bool:
-    return (path or default_path()).is_file()
-
-
 def open_library(path: Path | None = None, passphrase: str | None = None, *, create: bool = False) -> Library:
     """The library at `path` (default_path()), made when `create` (encrypted when a passphrase is given).
     HushError when there is none, it needs a passphrase, the passphrase is wrong or the file is no library."""
@@ -446,8 +442,7 @@ class Library:
             raise HushError(f"{transcript.source}: there is no recording to keep a copy of")
         if keep_audio and len(data) > MAX_AUDIO_BYTES:
             raise HushError(f"{transcript.source} is {len(data) / (1 << 20):.0f} MB, more than the "
-                            f"{MAX_AUDIO_BYTES >> 20} MB a library keeps of a recording; save it without its audio",
-                            source=None)
+                            f"{MAX_AUDIO_BYTES >> 20} MB a library keeps of a recording; save it without its audio")
         recorded = None
         if isinstance(recording, Path):
             recorded = _iso(datetime.fromtimestamp(recording.stat().st_mtime, timezone.utc))
