@@ -282,7 +282,7 @@ def test_own_greedy_decoder_matches_transformers_generate(engine, manifest):
     assert idle == ours[:5]
 
 
-SPLIT_KV_CHECK = """
+KERNELS_CHECK = """
 import torch
 from hushscribe.engines.qwen_kernels import decode_attention
 torch.manual_seed(0)
@@ -299,44 +299,60 @@ for batch, slots, newest in ((2, 768, 700), (128, 768, 450), (3, 128, 127)) if d
                                                                  scale=128 ** -0.5)
     tolerance = 2e-2 if dtype == torch.bfloat16 else 1e-5
     torch.testing.assert_close(ours.float(), library.float(), rtol=tolerance, atol=tolerance)
+from hushscribe.engines.qwen_decode import prefill_mask
+from hushscribe.engines.qwen_kernels import prefill_attention
+for batch, length in ((3, 150), (2, 64)) if device == "cpu" else ((3, 150), (120, 414), (2, 64)):
+    starts = torch.randint(0, length // 2, (batch,), device=device, dtype=torch.int32)
+    starts[0] = 0
+    valid = torch.arange(length, device=device)[None] >= starts[:, None]
+    # the layouts the decoder hands over: queries (batch, heads, T, dim) laid out as (batch, T, heads, dim),
+    # keys and values the first T slots of a longer cache
+    query = torch.randn(batch, length, 16, 128, device=device, dtype=dtype).transpose(1, 2)
+    keys, values = (torch.randn(batch, 8, length + 40, 128, device=device, dtype=dtype) for _ in range(2))
+    ours = prefill_attention(query, keys[:, :, :length], values[:, :, :length], starts, 128 ** -0.5)
+    library = torch.nn.functional.scaled_dot_product_attention(
+        query, keys[:, :, :length].repeat_interleave(2, 1), values[:, :, :length].repeat_interleave(2, 1),
+        attn_mask=prefill_mask(valid), scale=128 ** -0.5)
+    tolerance = 2e-2 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(ours.float(), library.float(), rtol=tolerance, atol=tolerance)
+from hushscribe.engines.qwen_encoder import _padded_windows
+from hushscribe.engines.qwen_kernels import window_attention
+lengths = [104, 104, 37, 104, 1, 90] * (1 if device == "cpu" else 100)
+bounds = torch.tensor([0, *lengths], device=device).cumsum(0, dtype=torch.int32)
+q, k, v = torch.randn(sum(lengths), 3, 16, 64, device=device, dtype=dtype).unbind(1)  # as the encoder's q/k/v
+ours = window_attention(q, k, v, bounds, max(lengths))
+library = _padded_windows(bounds, max(lengths))(q, k, v)
+torch.testing.assert_close(ours.float(), library.float(), rtol=tolerance, atol=tolerance)
 print("ok")
 """
 
 
-def test_split_kv_decode_attention_matches_sdpa_over_the_live_slots():
-    """The decode kernel (each row's slots from its first real one to the newest, several splits combined)
-    against SDPA with that mask: on a GPU in bf16 at batch 2 and 128, elsewhere in Triton's interpreter."""
+def test_attention_kernels_match_sdpa_with_the_same_masks():
+    """The decode kernel (each row's slots from its first real one to the newest, several splits combined),
+    the prefill kernel (causal from each row's first real position, padding seeing itself) and the encoder's
+    window kernel against SDPA with those masks: on a GPU in bf16 (up to the hour's 120 rows of 414),
+    elsewhere in Triton's interpreter."""
     pytest.importorskip("triton", reason="needs Triton (bundled with torch's CUDA builds)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     if not torch.cuda.is_available():
         env["TRITON_INTERPRET"] = "1"
-    result = subprocess.run([sys.executable, "-c", SPLIT_KV_CHECK], capture_output=True, text=True, env=env,
+    result = subprocess.run([sys.executable, "-c", KERNELS_CHECK], capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
-def test_one_call_window_attention_matches_the_library_encoder(engine, manifest):
-    """The audio encoder with every window attended in one padded call gives the library's own
-    per-window result, for a batch of clips of different lengths (several windows each)."""
-    from hushscribe.engines.qwen_attention import ENCODER_ATTENTION
-
+def test_own_audio_encoder_matches_the_library_encoder(engine, manifest):
+    """Our encoder forward (chunks of padding left out, the windows attended in one call, q/k/v joined) gives
+    the library's get_audio_features, for a batch of clips of different lengths (several windows each)."""
     seconds = (20, 17, 9)
     segments = [np.resize(decode(r["path"]), s * SAMPLE_RATE) for r, s in zip(manifest, seconds)]
     segments.append(np.zeros(SAMPLE_RATE // 2, np.float32))
     inputs = engine.inputs(segments, RecognitionOptions(language="en"))
     audio_config = engine.model.config.audio_config
-    assert audio_config._attn_implementation == ENCODER_ATTENTION
-
-    def features():
-        with torch.inference_mode():
-            return engine.model.model.get_audio_features(
-                inputs["input_features"], inputs["input_features_mask"], return_dict=True).pooler_output
-
-    ours = features()
-    audio_config._attn_implementation = "sdpa"
-    try:
-        library = features()
-    finally:
-        audio_config._attn_implementation = ENCODER_ATTENTION
+    audio_config._attn_implementation = "sdpa"  # the library's own: one SDPA call per window
+    with torch.inference_mode():
+        ours = engine._encoder(inputs["input_features"], inputs["input_features_mask"])
+        library = engine.model.model.get_audio_features(
+            inputs["input_features"], inputs["input_features_mask"], return_dict=True).pooler_output
     assert ours.shape == library.shape and ours.shape[0] > 5 * 104  # over five 8 s windows
     torch.testing.assert_close(ours, library, rtol=1e-4, atol=1e-4)

@@ -17,8 +17,14 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_attention import use_fast_attention
-from hushscribe.engines.qwen_decode import BUCKETS, Decoder, FusePolicy, StepGraph, bucket
+from hushscribe.engines.qwen_decode import (
+    BUCKETS,
+    Decoder,
+    FusePolicy,
+    StepGraph,
+    bucket,
+)
+from hushscribe.engines.qwen_encoder import AudioEncoder
 from hushscribe.engines.qwen_inputs import QwenInputs
 from hushscribe.errors import HushError
 from hushscribe.languages import LANGUAGE_NAMES
@@ -81,9 +87,8 @@ class QwenEngine:
         except (OSError, ValueError) as exc:
             raise HushError(f"cannot load Qwen3-ASR from {folder}: {str(exc).splitlines()[0]}") from None
         self.dtype = dtype
-        use_fast_attention(self.model)
         self._inputs = QwenInputs(self.processor, self.device)
-        self._decoder = Decoder(self.model)
+        self._encoder, self._decoder = AudioEncoder(self.model), Decoder(self.model)
         tokenizer = self.processor.tokenizer
         self._stop_ids = set(_as_list(self.model.generation_config.eos_token_id)) | {tokenizer.pad_token_id}
         self.batch_size = batch_size or self._auto_batch_size()
@@ -190,8 +195,7 @@ class QwenEngine:
         """Prompt embeddings with the audio encoder's output in place of the audio placeholders."""
         core = self.model.model
         embeds = core.get_input_embeddings()(inputs["input_ids"])
-        audio = core.get_audio_features(inputs["input_features"], inputs["input_features_mask"],
-                                        return_dict=True).pooler_output
+        audio = self._encoder(inputs["input_features"], inputs["input_features_mask"])
         slots = core.get_placeholder_mask(inputs["input_ids"], inputs_embeds=embeds, audio_features=audio)
         return embeds.masked_scatter(slots, audio.to(embeds.dtype))
 

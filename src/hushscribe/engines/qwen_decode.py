@@ -7,9 +7,11 @@ and attention, `after_attention`), for the prefill and for each new token:
 
 - q/k/v and gate/up are each one matrix product: the model's own weights joined once, its Linear
   layers left holding views into the joined matrices, so nothing is held twice.
-- One new token attends only to the cache slots in use: a step is captured once per window of
-  WINDOW slots and the host picks the window that covers the longest row. Attention is most of a
-  step at large batches (H200, 1.7B, batch 128: 9.2 ms at 512 slots, 10.9 at 768, 12.6 at 1024).
+- One new token attends only to the cache slots in use. On a GPU the split-KV kernel (qwen_kernels)
+  reads each row's live slots itself, so one graph serves every step (H200, 1.7B, batch 128, 512 live
+  slots: 4.0 ms a step against 5.9 with SDPA over 64-slot windows; 5.8 against 9.2 at 1024). Elsewhere
+  a step is captured once per window of WINDOW slots and the host picks the window that covers the
+  longest row.
 - The prefill attends to the prompt only, not to the whole cache.
 - With `fuse`, a layer's code before and after attention is compiled by torch.compile (Inductor),
   which fuses its ~60 small kernels (norms, rotary, residuals). Every layer runs the same code on its
@@ -37,10 +39,8 @@ from hushscribe.engines import qwen_kernels
 
 BUCKETS = (2, 4, 8, 16, 32, 64, 128)  # batch sizes a graph is captured for (a batch of one rides in 2)
 CHECK_EVERY = 16  # decode steps between looks at whether every row has finished
-WINDOW = 64  # cache slots: a decode step is captured for every multiple of this up to the cache's length
-# The split-KV decode kernel (qwen_kernels) matches SDPA and gives the same tokens as this decoder's SDPA path in
-# Triton's interpreter; it takes over on CUDA once it has been timed there against the windows (issue 20).
-USE_SPLIT_KV = False
+WINDOW = 64  # cache slots: without the split-KV kernel, a step is captured for every multiple of this
+USE_SPLIT_KV = True  # on CUDA with Triton; False times the windows instead (bench/profile_hour.py --windows)
 
 
 class LayerWeights(NamedTuple):
@@ -79,20 +79,20 @@ class Decoder:
         self.layers = [_joined(layer) for layer in text.layers[:config.num_hidden_layers]]
         self.num_layers = len(self.layers)
         self._before, self._after = before_attention, after_attention
-        # on CUDA one new token attends through the split-KV kernel (qwen_kernels), else through SDPA
-        self.split_kv = USE_SPLIT_KV and qwen_kernels.available(self.embed.device)
+        # on CUDA the prefill and each new token attend through our kernels (qwen_kernels), else through SDPA
+        self.kernels = USE_SPLIT_KV and qwen_kernels.available(self.embed.device)
 
     def fuse(self) -> None:
         self._before, self._after = _compiled(before_attention), _compiled(after_attention)
 
-    def forward(self, embeds, positions, keys, values, slots, mask, starts=None) -> torch.Tensor:
+    def forward(self, embeds, positions, keys, values, slots, *, mask=None, starts=None) -> torch.Tensor:
         """embeds (batch, T, hidden) at `positions` (batch, T); keys/values: per layer (batch, kv_heads, slots,
-        dim); `slots` (T,) where this step's keys go; mask (batch, 1, T, window): which of the first
-        `window` slots each position sees, or, for one new token through the split-KV kernel, `starts`
-        (batch,): each row sees its slots from there to the newest. Returns (batch, vocab) logits of the last
-        position."""
+        dim); `slots` (T,) where this step's keys go. Which slots each position sees: through the kernels,
+        `starts` (batch,), each row's first real slot (a prompt is causal from there; a new token sees its row
+        from there to the newest slot); through SDPA, `mask` (batch, 1, T, window) over the first `window`
+        slots. Returns (batch, vocab) logits of the last position."""
         cos, sin = self.rotary(embeds, positions)
-        attend = self._split_kv(starts, slots) if starts is not None else self._masked(mask, embeds.dtype)
+        attend = self._kernel(starts, slots, embeds.shape[1]) if self.kernels else self._masked(mask, embeds.dtype)
         hidden = embeds
         for weights, layer_keys, layer_values in zip(self.layers, keys, values):
             q, k, v = self._before(hidden, cos, sin, weights, self.shape)
@@ -102,26 +102,35 @@ class Decoder:
             hidden = self._after(hidden, attend(q, layer_keys, layer_values), weights, self.shape)
         return F.linear(rms_norm(hidden[:, -1], self.norm, self.shape.eps), self.head)
 
-    def _split_kv(self, starts, slot):
+    def _kernel(self, starts, slots, length: int):
         scale = self.shape.head_dim ** -0.5
-        return lambda q, keys, values: qwen_kernels.decode_attention(q, keys, values, starts, slot, scale)
+        if length == 1:
+            return lambda q, keys, values: qwen_kernels.decode_attention(
+                q.reshape(q.shape[0], self.shape.kv_heads, -1, q.shape[-1]), keys, values, starts, slots, scale)
+        return lambda q, keys, values: qwen_kernels.prefill_attention(
+            q, keys[:, :, :length], values[:, :, :length], starts, scale)
 
     def _masked(self, mask, dtype):
         """SDPA over the first `window` slots, the mask as an additive bias made once for all layers (SDPA would
-        turn a boolean one into a bias in every layer); the query heads of a key head are packed as rows, so
-        the mask of several new positions is tiled."""
-        groups, window, scale = self.shape.heads // self.shape.kv_heads, mask.shape[-1], self.shape.head_dim ** -0.5
+        turn a boolean one into a bias in every layer); the query heads of a key head are packed as rows of one
+        query, so the cache is read as it is, and the mask of several new positions is tiled."""
+        kv_heads, groups, window = self.shape.kv_heads, self.shape.heads // self.shape.kv_heads, mask.shape[-1]
         if mask.shape[2] > 1 and groups > 1:
             mask = mask.repeat(1, 1, groups, 1)
         bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, -math.inf)
-        return lambda q, keys, values: F.scaled_dot_product_attention(
-            q, keys[:, :, :window], values[:, :, :window], attn_mask=bias, scale=scale)
+
+        def attend(q, keys, values):
+            batch, _, length, dim = q.shape
+            return F.scaled_dot_product_attention(q.reshape(batch, kv_heads, groups * length, dim),
+                                                  keys[:, :, :window], values[:, :, :window], attn_mask=bias,
+                                                  scale=self.shape.head_dim ** -0.5)
+
+        return attend
 
 
 def before_attention(hidden, cos, sin, weights: LayerWeights, shape: Shape):
-    """A Qwen3 decoder layer up to attention, on T new positions of every row: the queries packed so that
-    the query heads sharing a key/value head are rows of one query (the cache is then read as it is),
-    and the new keys and values."""
+    """A Qwen3 decoder layer up to attention, on T new positions of every row: the queries (batch, heads, T,
+    dim), the new keys and values (batch, kv_heads, T, dim)."""
     batch, length, _ = hidden.shape
     heads, kv_heads, dim, eps = shape
     x = rms_norm(hidden, weights.input_norm, eps)
@@ -129,8 +138,7 @@ def before_attention(hidden, cos, sin, weights: LayerWeights, shape: Shape):
     q = rms_norm(q.view(batch, length, heads, dim), weights.q_norm, eps).transpose(1, 2)
     k = rms_norm(k.view(batch, length, kv_heads, dim), weights.k_norm, eps).transpose(1, 2)
     v = v.view(batch, length, kv_heads, dim).transpose(1, 2)
-    packed = rotate(q, cos, sin).reshape(batch, kv_heads, heads // kv_heads * length, dim)
-    return packed, rotate(k, cos, sin), v
+    return rotate(q, cos, sin), rotate(k, cos, sin), v
 
 
 def after_attention(hidden, attended, weights: LayerWeights, shape: Shape):
@@ -182,7 +190,8 @@ def _join(*linears):
 @functools.cache
 def _compiled(function):
     """`function` through torch.compile, once per process: the same code for every layer, batch size,
-    window and prompt length (batch and length are marked dynamic where they are first seen)."""
+    window and prompt length (batch and length, or the encoder's token count, are marked dynamic where
+    they are first seen)."""
     import torch._dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
@@ -193,8 +202,9 @@ def _compiled(function):
     def run(hidden, *args):
         for tensor in (hidden, *args[:2]):
             if isinstance(tensor, torch.Tensor):
-                torch._dynamo.maybe_mark_dynamic(tensor, 0)
-                torch._dynamo.maybe_mark_dynamic(tensor, 1 if tensor.dim() == 3 else 2)
+                torch._dynamo.maybe_mark_dynamic(tensor, 0)  # batch, or tokens
+                if tensor.dim() > 2:  # length: (batch, T, ...) or (batch, heads, T, dim)
+                    torch._dynamo.maybe_mark_dynamic(tensor, 1 if tensor.dim() == 3 else 2)
         return compiled(hidden, *args)
 
     return run
@@ -226,7 +236,7 @@ class StepGraph:
     def _windows(self) -> list[int]:
         """The windows a step is captured for: one, the whole cache, where the split-KV kernel reads only the
         live slots itself."""
-        if self.decoder.split_kv:
+        if self.decoder.kernels:
             return [self.cache_len]
         return sorted({min(w, self.cache_len) for w in range(WINDOW, self.cache_len + WINDOW, WINDOW)})
 
@@ -258,7 +268,7 @@ class StepGraph:
         embeds = F.embedding(self.tokens, self.decoder.embed)
         self.mask.index_fill_(3, self.slot, True)  # the new token attends to itself
         logits = self.decoder.forward(embeds, self.positions, self.keys, self.values, self.slot,
-                                      self.mask[..., :window], self.starts if self.decoder.split_kv else None)
+                                      mask=self.mask[..., :window], starts=self.starts)
         next_tokens = logits.argmax(-1)
         next_tokens = torch.where(self.finished, torch.full_like(next_tokens, self.pad), next_tokens)
         self.finished |= torch.isin(next_tokens, self.stop)
@@ -280,11 +290,12 @@ class StepGraph:
         rows, length = valid.shape
         positions = (valid.long().cumsum(-1) - 1).clamp(min=0)
         slots = torch.arange(length, device=embeds.device)
-        logits = self.decoder.forward(embeds, positions, [k[:rows] for k in self.keys],
-                                      [v[:rows] for v in self.values], slots, prefill_mask(valid))
-        self.mask[:rows, 0, 0, :length] = valid
         self.starts.fill_(length)
         self.starts[:rows] = length - valid.sum(-1)
+        mask = None if self.decoder.kernels else prefill_mask(valid)
+        logits = self.decoder.forward(embeds, positions, [k[:rows] for k in self.keys],
+                                      [v[:rows] for v in self.values], slots, mask=mask, starts=self.starts[:rows])
+        self.mask[:rows, 0, 0, :length] = valid
         self.slot.fill_(length)
         self.positions.zero_()
         self.positions[:rows] = positions[:, -1:] + 1
