@@ -300,17 +300,43 @@ def api_row(engine, clip: Path, clients: int) -> dict:
     def one(_) -> str:
         return client.audio.transcriptions.create(model="whisper-1", file=(clip.name, data), language="en").text
 
+    import httpx
+
+    def health() -> dict:
+        return httpx.get(f"http://127.0.0.1:{port}/health").json()
+
     try:
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(one, range(clients)))
+            before = health()
             t = time.perf_counter()
             texts = list(pool.map(one, range(clients)))
             seconds = time.perf_counter() - t
+            after = health()
     finally:
         server.should_exit = True
         thread.join(timeout=30)
     return {"clients": clients, "clip_s": 30.0, "seconds": round(seconds, 2),
-            "x_realtime": round(clients * 30.0 / seconds, 1), "answered": sum(bool(t) for t in texts)}
+            "x_realtime": round(clients * 30.0 / seconds, 1), "answered": sum(bool(t) for t in texts),
+            "batches": after["batches"] - before["batches"], "segments": after["segments"] - before["segments"],
+            "most_requests_in_a_batch": after["most_calls_in_a_batch"]}
+
+
+def api_only() -> dict:
+    """The API row alone: the 1.7B engine built, fused and forced as hushscribe_rows has it."""
+    from hushscribe.engines.qwen import QwenEngine
+    from tests.qwen_checkpoint import build_checkpoint
+
+    logging.getLogger("hushscribe").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        build_checkpoint(work / "1.7b", "1.7b")
+        engine = QwenEngine(work / "1.7b", device="cuda")
+        engine.fuse()
+        force_tokens(engine)
+        clip = work / "clip30.flac"
+        write_flac(clip, speech(30))
+        return api_row(engine, clip, API_CLIENTS)
 
 
 def write_flac(path: Path, audio: np.ndarray) -> None:
@@ -465,13 +491,16 @@ def main() -> None:
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--fresh-only", action="store_true", help="only the fresh-process rows of the GPU section")
+    parser.add_argument("--api-only", action="store_true", help="only the API row of the GPU section")
     parser.add_argument("--official-wheels", type=Path, help="a folder of the wheels in bench/official_wheels.txt")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args, rest = parser.parse_known_args()
     if not args.skip_gpu:
         import torch
 
-        if torch.cuda.is_available():
+        if torch.cuda.is_available() and args.api_only:
+            print(json.dumps({"api": api_only()}))
+        elif torch.cuda.is_available():
             report, path = gpu_section(args)
             print(fresh_table(report))
             if not args.fresh_only:
