@@ -134,7 +134,7 @@ def main() -> None:
         t = time.perf_counter()
         build_checkpoint(Path(folder), args.size)
         print(f"checkpoint {time.perf_counter() - t:.1f} s", flush=True)
-        qwen_decode.USE_SPLIT_KV = not args.windows
+        qwen_decode.USE_KERNELS = not args.windows
         t = clock()
         engine = qwen.QwenEngine(folder, device="cuda", compile=False)
         print(f"load + warm-up {clock() - t:.1f} s", flush=True)

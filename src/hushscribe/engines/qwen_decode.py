@@ -40,7 +40,7 @@ from hushscribe.engines import qwen_kernels
 BUCKETS = (2, 4, 8, 16, 32, 64, 128)  # batch sizes a graph is captured for (a batch of one rides in 2)
 CHECK_EVERY = 16  # decode steps between looks at whether every row has finished
 WINDOW = 64  # cache slots: without the split-KV kernel, a step is captured for every multiple of this
-USE_SPLIT_KV = True  # on CUDA with Triton; False times the windows instead (bench/profile_hour.py --windows)
+USE_KERNELS = True  # the prefill and decode kernels on CUDA with Triton; False: SDPA (bench/profile_hour.py --windows)
 
 
 class LayerWeights(NamedTuple):
@@ -80,7 +80,7 @@ class Decoder:
         self.num_layers = len(self.layers)
         self._before, self._after = before_attention, after_attention
         # on CUDA the prefill and each new token attend through our kernels (qwen_kernels), else through SDPA
-        self.kernels = USE_SPLIT_KV and qwen_kernels.available(self.embed.device)
+        self.kernels = USE_KERNELS and qwen_kernels.available(self.embed.device)
 
     def fuse(self) -> None:
         self._before, self._after = _compiled(before_attention), _compiled(after_attention)
