@@ -277,13 +277,13 @@ def decode_and_vad_s(clip: Path) -> float:
 
 def api_row(engine, clip: Path, clients: int) -> dict:
     """`clients` official openai clients at once, each posting the 30 s clip to the API in front of `engine`
-    (uvicorn in this process, as `hushscribe serve` runs it): aggregate × realtime from the first request sent to
-    the last answer, after one warm round (graphs for the batch sizes this brings)."""
+    (uvicorn in this process, as `hushscribe serve` runs it; the clients in a process of their own,
+    bench/api_clients.py): aggregate × realtime from the first request sent to the last answer, after one warm
+    round (graphs for the batch sizes this brings), and the batches the server made of them."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
+    import urllib.request
 
     import uvicorn
-    from openai import OpenAI
 
     from hushscribe.server import create_app
     from tests.servers import free_port
@@ -294,30 +294,27 @@ def api_row(engine, clip: Path, clients: int) -> dict:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    data = clip.read_bytes()
-    client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=900)
-
-    def one(_) -> str:
-        return client.audio.transcriptions.create(model="whisper-1", file=(clip.name, data), language="en").text
-
-    import httpx
 
     def health() -> dict:
-        return httpx.get(f"http://127.0.0.1:{port}/health").json()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health") as answer:
+            return json.loads(answer.read())
+
+    def round_of_clients() -> dict:
+        result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_clients.py"),
+                                 f"http://127.0.0.1:{port}/v1", str(clip), "--clients", str(clients)],
+                                capture_output=True, text=True, check=True)
+        return json.loads(result.stdout.splitlines()[-1])
 
     try:
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(one, range(clients)))
-            before = health()
-            t = time.perf_counter()
-            texts = list(pool.map(one, range(clients)))
-            seconds = time.perf_counter() - t
-            after = health()
+        round_of_clients()
+        before = health()
+        timed = round_of_clients()
+        after = health()
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-    return {"clients": clients, "clip_s": 30.0, "seconds": round(seconds, 2),
-            "x_realtime": round(clients * 30.0 / seconds, 1), "answered": sum(bool(t) for t in texts),
+    return {"clients": clients, "clip_s": 30.0, "seconds": timed["seconds"],
+            "x_realtime": round(clients * 30.0 / timed["seconds"], 1), "answered": timed["answered"],
             "batches": after["batches"] - before["batches"], "segments": after["segments"] - before["segments"],
             "most_requests_in_a_batch": after["most_calls_in_a_batch"]}
 
