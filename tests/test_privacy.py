@@ -225,9 +225,14 @@ def test_server_keeps_uploads_in_a_private_folder_and_a_killed_one_is_cleared(cl
         while not files_under(root) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert files_under(root), "the upload never reached the private folder"
+        children = _children(process.pid)  # the processes that decode uploads
         process.kill()
         process.wait()
         assert files_under(root)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "workers outlived the killed server"
         # ... and the next start removes it
         process, base = start_server("--engine", "whisper")
         assert files_under(root) == [] and len(ours(root)) == 1 and health(base)["status"] == "ok"
@@ -235,6 +240,19 @@ def test_server_keeps_uploads_in_a_private_folder_and_a_killed_one_is_cleared(cl
         assert ours(root) == []  # a clean stop removes its own folder
     finally:
         os.environ.pop("HUSHSCRIBE_TMPDIR", None)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _post_quietly(client, path: Path) -> None:

@@ -2,9 +2,9 @@
 
 Tools written against OpenAI's audio API switch to private transcription by changing one base URL.
 One model is loaded per process. Every request runs the same pipeline as the CLI in its own worker
-thread (decode from memory, VAD, text filters, formats); only recognition goes through
-`BatchingEngine`, one queue in front of the model that merges the segments of concurrent requests
-into shared batches.
+thread (decode, VAD, text filters, formats); only recognition goes through `BatchingEngine`, one
+queue in front of the model that merges the segments of concurrent requests into shared batches.
+An upload of up to PREPARE_IN_POOL_BYTES is decoded and segmented in a pool of processes first.
 """
 
 import asyncio
@@ -13,11 +13,17 @@ import hmac
 import json
 import logging
 import mimetypes
+import multiprocessing
+import os
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, replace
 from importlib import resources
+from pathlib import Path
 
 from fastapi import Body, FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -25,13 +31,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hushscribe import formats, tempfiles
+from hushscribe.audio import cpu_threads
 from hushscribe.engines.base import Engine
 from hushscribe.engines.batching import BatchingEngine
 from hushscribe.errors import HushError
 from hushscribe.library import Library, NotInLibrary, parse_search
 from hushscribe.options import OptionError, parse, parse_output
 from hushscribe.realtime import RealtimeSession
-from hushscribe.transcriber import Transcriber
+from hushscribe.transcriber import Prepared, TranscribeOptions, Transcriber, prepare
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,11 @@ LIVE_PAGE = {"": ("live.html", "text/html"), "/app.js": ("live.js", "text/javasc
              "/worklet.js": ("live-worklet.js", "text/javascript"), "/style.css": ("live.css", "text/css")}
 LIBRARY_OFF = ("the library is off on this server: start it with `hushscribe serve --with-library` to search and "
                "save transcripts")
+# Uploads up to this size are decoded and segmented in a pool of processes, then recognised in the request's thread:
+# PyAV's decode loop holds the GIL, so in the request threads concurrent uploads were decoded one at a time. A larger
+# upload streams through its request's thread a window at a time, as the CLI reads a file.
+PREPARE_IN_POOL_BYTES = 16 << 20
+PREPARE_PROCESSES = 8  # at most (about 100 MB each), and no more than the cores
 # The live page may load only what this server serves, and talk only to it.
 LIVE_PAGE_POLICY = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
@@ -65,7 +77,57 @@ async def _lifespan(app):
     import anyio.to_thread
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = MAX_REQUESTS_AT_ONCE
-    yield
+    try:
+        yield
+    finally:
+        app.state.preparers.close()
+
+
+class Preparers:
+    """Processes that decode an upload and find its speech (transcriber.prepare), started on first use; decoding
+    holds the GIL, so in the server's threads it would not run side by side."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+        self._lock = threading.Lock()
+
+    def prepared(self, path, options: TranscribeOptions) -> Prepared | Path:
+        """`path` decoded and segmented by a worker process, or `path` itself where no worker can be had (the
+        request's thread then reads it, as for a large upload)."""
+        with self._lock:
+            if self._broken:
+                return path
+            if self._pool is None:  # spawned: a fork would copy the model's process, threads, CUDA and all
+                self._pool = ProcessPoolExecutor(min(cpu_threads(), PREPARE_PROCESSES),
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_exit_with, initargs=(os.getpid(),))
+            pool = self._pool
+        try:
+            return pool.submit(prepare, path, options).result()
+        except BrokenProcessPool:  # e.g. a script that starts the server unguarded by `if __name__ == "__main__"`
+            with self._lock:
+                if not self._broken:
+                    log.warning("decoding uploads in the request threads: the worker processes could not start")
+                self._broken = True
+            return path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker process: exit once `parent` is gone (a killed server), not linger waiting for work."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="hushscribe-parent-watch", daemon=True).start()
 
 
 class ApiError(Exception):
@@ -88,6 +150,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
     transcriber = Transcriber(batching)
     served = batching.model_name
     app = FastAPI(title="hushscribe", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
+    app.state.preparers = preparers = Preparers()
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -171,7 +234,8 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
             path = _save_upload(file, folder, max_upload_bytes)
             try:
-                transcript = transcriber.transcribe(path, options)
+                small = path.stat().st_size <= PREPARE_IN_POOL_BYTES
+                transcript = transcriber.transcribe(preparers.prepared(path, options) if small else path, options)
             except HushError as exc:  # named as the client named it, not by our private folder
                 message = f"{path.name}: {exc.detail}" if exc.source else str(exc)
                 raise ApiError(400, message, param="file", code="invalid_audio") from None
@@ -351,7 +415,6 @@ def _too_large(limit: int) -> ApiError:
 def _save_upload(file, folder, limit: int):
     """The upload copied into the job's private folder under its own file name (so messages name
     it), at most `limit` bytes; Starlette's spooled copy is closed, and so gone, at once."""
-    from pathlib import Path
 
     name = Path((file.filename or "").replace("\0", "")).name.strip()
     if name in ("", ".", ".."):
