@@ -319,6 +319,28 @@ def api_row(engine, clip: Path, clients: int) -> dict:
             "most_requests_in_a_batch": after["most_calls_in_a_batch"]}
 
 
+class InstantEngine:
+    """A recogniser that answers every batch after 50 ms with the same text: what the API server costs apart
+    from recognition (upload, decode, VAD, batching, formats), with no model and no GPU."""
+
+    name, model_name, batch_size, device, word_timing, side_by_side = "qwen", "instant", 128, "cpu", None, True
+
+    def supports_language(self, language: str) -> bool:
+        return True
+
+    def language_probabilities(self, segments):
+        return None
+
+    def recognize(self, segments, options):
+        from hushscribe.engines.base import Recognition
+
+        time.sleep(0.05)
+        return [Recognition("ask not what your country can do for you", options.language) for _ in segments]
+
+    def align(self, segments, texts):
+        return [None] * len(segments)
+
+
 def api_only() -> dict:
     """The API row alone: the 1.7B engine built, fused and forced as hushscribe_rows has it."""
     from hushscribe.engines.qwen import QwenEngine
@@ -489,9 +511,17 @@ def main() -> None:
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--fresh-only", action="store_true", help="only the fresh-process rows of the GPU section")
     parser.add_argument("--api-only", action="store_true", help="only the API row of the GPU section")
+    parser.add_argument("--api-overhead", action="store_true",
+                        help="the API row in front of a recogniser that answers at once: the server's own cost")
     parser.add_argument("--official-wheels", type=Path, help="a folder of the wheels in bench/official_wheels.txt")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args, rest = parser.parse_known_args()
+    if args.api_overhead:
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "clip30.flac"
+            write_flac(clip, speech(30))
+            print(json.dumps({"api_overhead": api_row(InstantEngine(), clip, API_CLIENTS)}))
+        return
     if not args.skip_gpu:
         import torch
 
