@@ -92,9 +92,11 @@ class Preparers:
         self._broken = False
         self._lock = threading.Lock()
 
-    def prepared(self, path, options: TranscribeOptions) -> Prepared | Path:
-        """`path` decoded and segmented by a worker process, or `path` itself where no worker can be had (the
-        request's thread then reads it, as for a large upload)."""
+    def prepared(self, path: Path, options: TranscribeOptions) -> Prepared | Path:
+        """`path` decoded and segmented by a worker process, or `path` itself for the request's thread to read a
+        window at a time: an upload over PREPARE_IN_POOL_BYTES, or where no worker can be had."""
+        if path.stat().st_size > PREPARE_IN_POOL_BYTES:
+            return path
         with self._lock:
             if self._broken:
                 return path
@@ -234,8 +236,7 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
         with tempfiles.job_folder() as folder:  # removed when the request ends, however it ends
             path = _save_upload(file, folder, max_upload_bytes)
             try:
-                small = path.stat().st_size <= PREPARE_IN_POOL_BYTES
-                transcript = transcriber.transcribe(preparers.prepared(path, options) if small else path, options)
+                transcript = transcriber.transcribe(preparers.prepared(path, options), options)
             except HushError as exc:  # named as the client named it, not by our private folder
                 message = f"{path.name}: {exc.detail}" if exc.source else str(exc)
                 raise ApiError(400, message, param="file", code="invalid_audio") from None

@@ -17,13 +17,7 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_decode import (
-    BUCKETS,
-    Decoder,
-    FusePolicy,
-    StepGraph,
-    bucket,
-)
+from hushscribe.engines.qwen_decode import BUCKETS, Decoder, FusePolicy, StepGraph, bucket
 from hushscribe.engines.qwen_encoder import AudioEncoder
 from hushscribe.engines.qwen_inputs import QwenInputs
 from hushscribe.errors import HushError

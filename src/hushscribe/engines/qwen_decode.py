@@ -266,9 +266,11 @@ class StepGraph:
     def _step(self, window: int) -> None:
         """One token for every row, all on the device: feed `tokens`, write the next ones back."""
         embeds = F.embedding(self.tokens, self.decoder.embed)
-        self.mask.index_fill_(3, self.slot, True)  # the new token attends to itself
-        logits = self.decoder.forward(embeds, self.positions, self.keys, self.values, self.slot,
-                                      mask=self.mask[..., :window], starts=self.starts)
+        mask = None
+        if not self.decoder.kernels:  # the kernels see each row from its start to the newest slot without one
+            mask = self.mask[..., :window].index_fill_(3, self.slot, True)  # the new token attends to itself
+        logits = self.decoder.forward(embeds, self.positions, self.keys, self.values, self.slot, mask=mask,
+                                      starts=self.starts)
         next_tokens = logits.argmax(-1)
         next_tokens = torch.where(self.finished, torch.full_like(next_tokens, self.pad), next_tokens)
         self.finished |= torch.isin(next_tokens, self.stop)
