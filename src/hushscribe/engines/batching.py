@@ -61,14 +61,21 @@ class BatchingEngine:
         return job.future.result()
 
     def _work(self) -> None:
+        held = None  # a call that would have overfilled the last batch: it opens the next
         while True:
-            jobs = [self._queue.get()]
+            jobs = [held or self._queue.get()]
+            held, rows = None, len(jobs[0].segments)
             deadline = time.monotonic() + self.wait_s
-            while sum(len(j.segments) for j in jobs) < self.batch_size:
+            while rows < self.batch_size:
                 try:
-                    jobs.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
+                if rows + len(job.segments) > self.batch_size:  # else its last segments would run as a batch alone
+                    held = job
+                    break
+                jobs.append(job)
+                rows += len(job.segments)
             groups: dict[RecognitionOptions | str, list[_Job]] = {}
             for job in jobs:
                 groups.setdefault(job.options, []).append(job)

@@ -202,7 +202,8 @@ class QwenEngine:
             while len(self._steps) >= 2 and self._cache_bytes(size, cache_len) + sum(
                     self._cache_bytes(s.batch, s.cache_len) for s in self._steps.values()) > budget:
                 self._steps.pop(next(iter(self._steps)))  # the oldest bucket's cache goes before we take more
-            self._release_memory()
+            # no gc.collect() or empty_cache() here: what was dropped is freed at once and its memory reused, and a
+            # collection costs 0.1-0.4 s in a process this size (a server meeting a new batch size mid-request)
             step = StepGraph(self._decoder, size, cache_len, self.device, self.dtype, sorted(self._stop_ids),
                              self.processor.tokenizer.pad_token_id, use_graph=self.use_graphs)
             self._steps[size] = step
