@@ -1,6 +1,7 @@
 """`clients` official openai clients at once, in this process, each posting one file to a hushscribe API
-server: prints the seconds from the first request sent to the last answer, as JSON. bench/bench.py runs
-it in a process of its own, as real clients are, so that their work does not share the server's GIL.
+server: prints the seconds from the first request sent to the last answer (and the wall clock at the first), as
+JSON. bench/bench.py runs it in a process of its own, as real clients are, so that their work does not share the
+server's GIL.
 
     python bench/api_clients.py URL FILE [--clients 64]
 """
@@ -30,10 +31,10 @@ def main() -> None:
 
     with ThreadPoolExecutor(args.clients) as pool:
         pool.submit(one, 0).result()  # the connection pool and the client's imports warm
-        start = time.perf_counter()
+        wall, start = time.time(), time.perf_counter()
         texts = list(pool.map(one, range(args.clients)))
         seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": round(seconds, 3), "answered": sum(bool(t) for t in texts)}))
+    print(json.dumps({"seconds": round(seconds, 3), "answered": sum(bool(t) for t in texts), "start": wall}))
 
 
 if __name__ == "__main__":

@@ -288,6 +288,17 @@ def api_row(engine, clip: Path, clients: int) -> dict:
     from hushscribe.server import create_app
     from tests.servers import free_port
 
+    batches = []  # (start, end, segments) of every engine call, wall clock
+    recognize = engine.recognize
+
+    def timed_recognize(segments, options):
+        start = time.time()
+        try:
+            return recognize(segments, options)
+        finally:
+            batches.append((start, time.time(), len(segments)))
+
+    engine.recognize = timed_recognize
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -308,15 +319,26 @@ def api_row(engine, clip: Path, clients: int) -> dict:
     try:
         round_of_clients()
         before = health()
+        batches.clear()
         timed = round_of_clients()
         after = health()
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        engine.recognize = recognize
     return {"clients": clients, "clip_s": 30.0, "seconds": timed["seconds"],
             "x_realtime": round(clients * 30.0 / timed["seconds"], 1), "answered": timed["answered"],
             "batches": after["batches"] - before["batches"], "segments": after["segments"] - before["segments"],
-            "most_requests_in_a_batch": after["most_calls_in_a_batch"]}
+            "most_requests_in_a_batch": after["most_calls_in_a_batch"],
+            **engine_calls([(start - timed["start"], end - timed["start"], rows) for start, end, rows in batches
+                            if end > timed["start"]])}
+
+
+def engine_calls(calls: list[tuple[float, float, int]]) -> dict:
+    """The API row's engine calls (from, to: seconds after the first request was sent; segments): the seconds
+    the engine was busy, and each call."""
+    return {"engine_busy_s": round(sum(end - start for start, end, _ in calls), 3),
+            "timeline": [(round(start, 3), round(end, 3), rows) for start, end, rows in calls]}
 
 
 class InstantEngine:

@@ -291,8 +291,16 @@ for batch, slots, newest in ((2, 768, 700), (128, 768, 450), (3, 128, 127)) if d
         ((2, 256, 200), (8, 192, 63), (3, 128, 127)):
     query = torch.randn(batch, 8, 2, 128, device=device, dtype=dtype)
     keys, values = (torch.randn(batch, 8, slots, 128, device=device, dtype=dtype) for _ in range(2))
+    # the new token's keys and values as the decoder hands them over: (batch, kv_heads, 1, dim) laid out as
+    # (batch, 1, kv_heads, dim), the values a slice of the joined q/k/v projection
+    key = torch.randn(batch, 1, 8, 128, device=device, dtype=dtype).transpose(1, 2)
+    value = torch.randn(batch, 1, 40, 128, device=device, dtype=dtype)[:, :, 24:32].transpose(1, 2)
+    expected_keys, expected_values = keys.clone(), values.clone()
+    expected_keys[:, :, newest], expected_values[:, :, newest] = key[:, :, 0], value[:, :, 0]
     starts = torch.randint(0, newest // 2, (batch,), device=device, dtype=torch.int32)
-    ours = decode_attention(query, keys, values, starts, torch.tensor([newest], device=device), 128 ** -0.5)
+    ours = decode_attention(query, key, value, keys, values, starts, torch.tensor([newest], device=device),
+                            128 ** -0.5)
+    assert torch.equal(keys, expected_keys) and torch.equal(values, expected_values)
     slot = torch.arange(slots, device=device)
     seen = (slot[None] >= starts[:, None]) & (slot[None] <= newest)
     library = torch.nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=seen[:, None, None],
@@ -328,10 +336,10 @@ print("ok")
 
 
 def test_attention_kernels_match_sdpa_with_the_same_masks():
-    """The decode kernel (each row's slots from its first real one to the newest, several splits combined),
-    the prefill kernel (causal from each row's first real position, padding seeing itself) and the encoder's
-    window kernel against SDPA with those masks: on a GPU in bf16 (up to the hour's 120 rows of 414),
-    elsewhere in Triton's interpreter."""
+    """The decode kernel (the new token's keys and values written into the newest slot; each row's slots from
+    its first real one to the newest, several splits combined), the prefill kernel (causal from each row's first
+    real position, padding seeing itself) and the encoder's window kernel against SDPA with those masks: on a GPU
+    in bf16 (up to the hour's 120 rows of 414), elsewhere in Triton's interpreter."""
     pytest.importorskip("triton", reason="needs Triton (bundled with torch's CUDA builds)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     if not torch.cuda.is_available():

@@ -92,25 +92,30 @@ class Decoder:
         from there to the newest slot); through SDPA, `mask` (batch, 1, T, window) over the first `window`
         slots. Returns (batch, vocab) logits of the last position."""
         cos, sin = self.rotary(embeds, positions)
-        attend = self._kernel(starts, slots, embeds.shape[1]) if self.kernels else self._masked(mask, embeds.dtype)
+        attend = self._kernel(starts, slots, embeds.shape[1]) if self.kernels else \
+            self._masked(mask, embeds.dtype, slots)
         hidden = embeds
         for weights, layer_keys, layer_values in zip(self.layers, keys, values):
             q, k, v = self._before(hidden, cos, sin, weights, self.shape)
-            # outside the compiled parts: Inductor would copy the whole cache to write one slot into it
-            layer_keys.index_copy_(2, slots, k)
-            layer_values.index_copy_(2, slots, v)
-            hidden = self._after(hidden, attend(q, layer_keys, layer_values), weights, self.shape)
+            hidden = self._after(hidden, attend(q, k, v, layer_keys, layer_values), weights, self.shape)
         return F.linear(rms_norm(hidden[:, -1], self.norm, self.shape.eps), self.head)
 
     def _kernel(self, starts, slots, length: int):
+        """attend(q, k, v, keys, values): the new keys and values written into the cache at `slots`, then
+        attention through the kernels (a new token's keys and values are written by the decode kernel)."""
         scale = self.shape.head_dim ** -0.5
         if length == 1:
-            return lambda q, keys, values: qwen_kernels.decode_attention(
-                q.reshape(q.shape[0], self.shape.kv_heads, -1, q.shape[-1]), keys, values, starts, slots, scale)
-        return lambda q, keys, values: qwen_kernels.prefill_attention(
-            q, keys[:, :, :length], values[:, :, :length], starts, scale)
+            return lambda q, k, v, keys, values: qwen_kernels.decode_attention(
+                q.reshape(q.shape[0], self.shape.kv_heads, -1, q.shape[-1]), k, v, keys, values, starts, slots,
+                scale)
 
-    def _masked(self, mask, dtype):
+        def attend(q, k, v, keys, values):
+            _write(keys, values, slots, k, v)
+            return qwen_kernels.prefill_attention(q, keys[:, :, :length], values[:, :, :length], starts, scale)
+
+        return attend
+
+    def _masked(self, mask, dtype, slots):
         """SDPA over the first `window` slots, the mask as an additive bias made once for all layers (SDPA would
         turn a boolean one into a bias in every layer); the query heads of a key head are packed as rows of one
         query, so the cache is read as it is, and the mask of several new positions is tiled."""
@@ -119,7 +124,8 @@ class Decoder:
             mask = mask.repeat(1, 1, groups, 1)
         bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, -math.inf)
 
-        def attend(q, keys, values):
+        def attend(q, k, v, keys, values):
+            _write(keys, values, slots, k, v)
             batch, _, length, dim = q.shape
             return F.scaled_dot_product_attention(q.reshape(batch, kv_heads, groups * length, dim),
                                                   keys[:, :, :window], values[:, :, :window], attn_mask=bias,
@@ -149,6 +155,13 @@ def after_attention(hidden, attended, weights: LayerWeights, shape: Shape):
     hidden = hidden + F.linear(attended, weights.out, weights.out_bias)
     gate, up = F.linear(rms_norm(hidden, weights.post_norm, eps), weights.gate_up).chunk(2, -1)
     return hidden + F.linear(F.silu(gate) * up, weights.down)
+
+
+def _write(keys, values, slots, k, v) -> None:
+    """k, v (batch, kv_heads, T, dim) into the cache at `slots` (T,); outside the compiled parts, where Inductor
+    would copy the whole cache to write a slot into it."""
+    keys.index_copy_(2, slots, k)
+    values.index_copy_(2, slots, v)
 
 
 def rms_norm(x, weight, eps: float):

@@ -11,7 +11,9 @@ block, a program per (window, head), with no copy of the tokens into padded wind
 Decode (`decode_attention`): reads only the live part of the KV cache (split-KV, as FlashDecoding does).
 
 One new token per row attends to the cache slots [start of the row's prompt, newest slot]: the row's left
-padding and the slots not yet written are never read. Each (row, key head) is one program per split of the
+padding and the slots not yet written are never read. The kernel writes the new token's keys and values into
+the newest slot itself (the program whose split holds it, before it reads), which saved two copy kernels per
+layer and step. Each (row, key head) is one program per split of the
 cache; a split keeps a running maximum, sum and weighted values over blocks of BLOCK_N slots, and a second
 kernel combines the splits. The query heads that share a key head are rows of one matrix product (padded to
 16, the smallest that tensor cores take), so the cache is read once per key head. The bounds are read on the
@@ -40,10 +42,11 @@ def available(device) -> bool:
     return True
 
 
-def decode_attention(query, keys, values, starts, slot, scale: float):
-    """query (batch, kv_heads, groups, dim): the new token's query heads, packed by key head; keys/values
-    (batch, kv_heads, slots, dim); starts (batch,) int: each row's first real slot; slot (1,) int: the newest
-    slot (its keys already written). Returns (batch, kv_heads, groups, dim)."""
+def decode_attention(query, key, value, keys, values, starts, slot, scale: float):
+    """query (batch, kv_heads, groups, dim): the new token's query heads, packed by key head; key/value
+    (batch, kv_heads, 1, dim): its keys and values, written here into the cache keys/values (batch, kv_heads,
+    slots, dim) at `slot` (1,) int, the newest slot; starts (batch,) int: each row's first real slot. Returns
+    (batch, kv_heads, groups, dim)."""
     import torch
 
     split_kernel, combine_kernel = _kernels()
@@ -54,8 +57,9 @@ def decode_attention(query, keys, values, starts, slot, scale: float):
     peak = torch.empty(batch * kv_heads, splits, GROUP_PAD, device=query.device, dtype=torch.float32)
     total = torch.empty_like(peak)
     split_kernel[(batch * kv_heads, splits)](
-        query, keys, values, starts, slot, partial, peak, total,
-        *query.stride()[:3], *keys.stride()[:3], *values.stride()[:3],
+        query, key, value, keys, values, starts, slot, partial, peak, total,
+        *query.stride()[:3], key.stride(0), key.stride(1), key.stride(3), value.stride(0), value.stride(1),
+        value.stride(3), *keys.stride()[:3], *values.stride()[:3],
         scale * 1.4426950408889634, split_len,  # exp2 below: the scale carries log2(e)
         KV_HEADS=kv_heads, GROUPS=groups, GP=GROUP_PAD, DIM=dim, BLOCK=BLOCK_N, SPLITS=splits,
         IEEE=query.dtype == torch.float32,  # float32 in float32, not TF32: the same tokens as the library
@@ -207,18 +211,25 @@ def _kernels():
     import triton.language as tl
 
     @triton.jit
-    def split_kernel(Q, K, V, Starts, Slot, Partial, Peak, Total,
-                     q_b, q_h, q_g, k_b, k_h, k_n, v_b, v_h, v_n, scale, split_len,
+    def split_kernel(Q, NewK, NewV, K, V, Starts, Slot, Partial, Peak, Total,
+                     q_b, q_h, q_g, nk_b, nk_h, nk_d, nv_b, nv_h, nv_d, k_b, k_h, k_n, v_b, v_h, v_n, scale, split_len,
                      KV_HEADS: tl.constexpr, GROUPS: tl.constexpr, GP: tl.constexpr, DIM: tl.constexpr,
                      BLOCK: tl.constexpr, SPLITS: tl.constexpr, IEEE: tl.constexpr):
         program = tl.program_id(0)
         split = tl.program_id(1)
         row = program // KV_HEADS
         head = program % KV_HEADS
+        newest = tl.load(Slot).to(tl.int32)
         lo = tl.maximum(tl.load(Starts + row).to(tl.int32), split * split_len)
-        hi = tl.minimum(tl.load(Slot).to(tl.int32) + 1, (split + 1) * split_len)
+        hi = tl.minimum(newest + 1, (split + 1) * split_len)
         groups = tl.arange(0, GP)
         dims = tl.arange(0, DIM)
+        if (newest >= split * split_len) & (newest < (split + 1) * split_len):  # only this program reads it
+            tl.store(K + row * k_b + head * k_h + newest * k_n + dims,
+                     tl.load(NewK + row * nk_b + head * nk_h + dims * nk_d))
+            tl.store(V + row * v_b + head * v_h + newest * v_n + dims,
+                     tl.load(NewV + row * nv_b + head * nv_h + dims * nv_d))
+            tl.debug_barrier()  # written by every thread of the program before any of them reads the block
         q = tl.load(Q + row * q_b + head * q_h + groups[:, None] * q_g + dims[None, :],
                     mask=groups[:, None] < GROUPS, other=0.0)
         peak = tl.full([GP], float("-inf"), tl.float32)
