@@ -268,10 +268,10 @@ def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
 
 def decode_and_vad_s(clip: Path) -> float:
     """Seconds to decode `clip` and find its speech segments, as a transcription does before recognising."""
-    from hushscribe.transcriber import TranscribeOptions, _opened
+    from hushscribe.transcriber import prepare
 
     t = time.perf_counter()
-    list(_opened(clip, TranscribeOptions(language="en"))[2])
+    prepare(clip)
     return round(time.perf_counter() - t, 3)
 
 

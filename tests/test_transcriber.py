@@ -300,21 +300,35 @@ class GpuEngine(RecordingEngine):
 
 
 def test_on_a_gpu_the_next_window_is_read_while_this_one_is_recognised(clip, tmp_path, monkeypatch):
+    """Three stages at once: a window is recognised while the next is segmented (VAD) and the one after that
+    decoded."""
     from hushscribe import transcriber as transcriber_module
 
     path = tmp_path / "long.flac"
     _flac_with_speech_at(path, decode(clip("jfk")["path"]), 25, 240)  # three windows
-    segmented = transcriber_module._segmented
+    segmented, windows = transcriber_module._segmented, transcriber_module._windows
     engine = GpuEngine()
+    decoded_second = threading.Event()
+    decoding_overlapped = []
 
     def noting(offset, *args):
         if offset:  # a later window is being made
             engine.reading.set()
+        else:  # the first window's VAD waits (up to 20 s) for the second window to be decoded meanwhile
+            decoding_overlapped.append(decoded_second.wait(timeout=20))
         return segmented(offset, *args)
 
+    def decoding(chunks):
+        for offset, samples in windows(chunks):
+            if offset:
+                decoded_second.set()
+            yield offset, samples
+
     monkeypatch.setattr(transcriber_module, "_segmented", noting)
+    monkeypatch.setattr(transcriber_module, "_windows", decoding)
     ahead = Transcriber(engine).transcribe(path, language="en")
     assert engine.overlapped  # the second window was being made while the first was recognised
+    assert decoding_overlapped == [True]  # and it was decoded while the first was being segmented
     # the same transcript as without reading ahead
     engine.device = "cpu"
     plain = Transcriber(engine).transcribe(path, language="en")

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import numpy as np
 
@@ -30,8 +30,10 @@ from hushscribe.words import retexted, tidied
 log = logging.getLogger(__name__)
 
 
+Samples = tuple[int, np.ndarray]  # a window's offset in samples, and its samples
 # offset in samples, samples, speech spans in them, VAD activity per frame (for speaker labels)
 Window = tuple[int, np.ndarray, list[vad.Span], np.ndarray]
+T = TypeVar("T")
 
 
 class Transcriber:
@@ -68,9 +70,11 @@ class Transcriber:
         started = time.perf_counter()
         if isinstance(source, Prepared):
             return TranscriptStream(self.engine, source.name, source.seconds, iter(source.windows), options, started)
-        name, seconds, windows = _opened(source, options)
-        if str(getattr(self.engine, "device", "cpu")) != "cpu":  # the CPU is free while the GPU recognises
-            windows = _read_ahead(windows)
+        name, seconds, decoded = _opened(source, options)
+        if str(getattr(self.engine, "device", "cpu")) == "cpu":
+            windows = _with_speech(decoded, options.vad)
+        else:  # the CPU is free while the GPU recognises: the next windows are decoded, and segmented, meanwhile
+            windows = _read_ahead(_with_speech(_read_ahead(decoded), options.vad))
         return TranscriptStream(self.engine, name, seconds, windows, options, started)
 
 
@@ -87,20 +91,30 @@ class Prepared:
 def prepare(source: Source | np.ndarray, options: TranscribeOptions | None = None) -> Prepared:
     """Decode `source` whole and find its speech (HushError for a bad one); pass the result to
     Transcriber.transcribe. Holds the whole recording in memory, unlike a stream."""
-    name, _, windows = _opened(source, options or TranscribeOptions())
-    windows = list(windows)
+    options = options or TranscribeOptions()
+    name, _, decoded = _opened(source, options)
+    windows = list(_with_speech(decoded, options.vad))
     return Prepared(name, (windows[-1][0] + len(windows[-1][1])) / SAMPLE_RATE if windows else 0.0, windows)
 
 
-def _opened(source: Source | np.ndarray, options: TranscribeOptions) -> tuple[str, float, Iterator[Window]]:
-    """(file name, seconds as the container states them, lazy windows with their speech spans)."""
+def _opened(source: Source | np.ndarray, options: TranscribeOptions) -> tuple[str, float, Iterator[Samples]]:
+    """(file name, seconds as the container states them, the lazy windows of its samples with their offsets)."""
     if isinstance(source, np.ndarray):
         samples = _checked_array(source)
         name, seconds, chunks = "<array>", len(samples) / SAMPLE_RATE, iter([samples])
     else:
         name = audio_mod.source_name(source)
         seconds, chunks = audio_mod.open_stream(source, options.filters)
-    return Path(name).name, seconds, (_segmented(offset, samples, options.vad) for offset, samples in _windows(chunks))
+    return Path(name).name, seconds, _windows(chunks)
+
+
+def _with_speech(windows: Iterator[Samples], options: vad.VadOptions) -> Iterator[Window]:
+    """Each window with its speech spans; closing this closes `windows`."""
+    try:
+        for offset, samples in windows:
+            yield _segmented(offset, samples, options)
+    finally:
+        windows.close()
 
 
 def _segmented(offset: int, samples: np.ndarray, options: vad.VadOptions) -> Window:
@@ -136,7 +150,7 @@ MIN_SIDE_PIECE_S = 4.0
 LANGUAGE_LOOKAHEAD = 8
 
 
-def _windows(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+def _windows(chunks: Iterator[np.ndarray]) -> Iterator[Samples]:
     """(offset in samples, samples) windows of the decoded stream."""
     window, search = int(WINDOW_S * SAMPLE_RATE), int(CUT_SEARCH_S * SAMPLE_RATE)
     pending: list[np.ndarray] = []
@@ -460,8 +474,8 @@ class _Window:
 _END = object()
 
 
-def _read_ahead(windows: Iterator[Window]) -> Iterator[Window]:
-    """`windows` made one ahead in a thread: the next window is decoded and segmented while this one is recognised.
+def _read_ahead(windows: Iterator[T]) -> Iterator[T]:
+    """`windows` made one ahead in a thread: the next window is made (decoded, or segmented) while this one is used.
     An error in the thread is raised here; stopping early stops the thread and closes `windows` (the file)."""
     ready: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
