@@ -188,13 +188,22 @@ def generate_row(folder: Path) -> dict:
     row = timed_row(lambda: [one() for _ in range(BATCH1_SEGMENTS)], 30.0 * BATCH1_SEGMENTS)
     row.update(latency_30s_s=latency["seconds"], warm_up_s=round(warm, 1))
     del engine
-    torch.cuda.empty_cache()
+    released()
     return row
 
 
-def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
+def released() -> None:
+    """The last engine's GPU memory given back, so that the next row's peak is its own: an engine is freed by
+    the collector (it holds reference cycles), which the engine itself no longer runs when it captures a graph."""
+    import gc
+
     import torch
 
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
     from hushscribe import Transcriber
     from hushscribe import formats
     from hushscribe.engines.base import RecognitionOptions
@@ -262,7 +271,7 @@ def hushscribe_rows(folder: Path, work: Path, size: str) -> dict:
     except (ImportError, OSError, RuntimeError) as exc:  # the server extra missing, or a port: the other rows stand
         rows["api"] = {"error": repr(exc)}
     del engine, transcriber
-    torch.cuda.empty_cache()
+    released()
     return rows
 
 
