@@ -351,6 +351,52 @@ def test_on_a_gpu_the_next_window_is_read_while_this_one_is_recognised(clip, tmp
         Transcriber(engine).transcribe(path, language="en")
 
 
+DROPPED_IN_A_READ_AHEAD_THREAD = """
+import gc, sys, threading, time
+import numpy as np
+from hushscribe import transcriber
+
+transcriber._segmented = lambda offset, samples, options: (offset, samples, [], None)
+dropped = threading.Event()
+
+
+def decoded():
+    for i in range(10):
+        if i == 3:  # the collector runs in the decoding thread once the stream has been dropped
+            dropped.wait(5)
+            gc.collect()
+        yield i, np.zeros(10, np.float32)
+
+
+class Stream:  # as TranscriptStream: in a cycle with its own iterator, so only the collector frees it
+    def __init__(self, windows):
+        self.windows, self.me = windows, self
+
+
+gc.disable()  # only the collection above
+stream = Stream(transcriber._read_ahead(transcriber._with_speech(transcriber._read_ahead(decoded()), None)))
+next(stream.windows)
+del stream
+dropped.set()
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline and any(t.name == "hushscribe-read-ahead" for t in threading.enumerate()):
+    time.sleep(0.05)
+print(sum(t.name == "hushscribe-read-ahead" for t in threading.enumerate()))
+"""
+
+
+def test_a_stream_freed_by_the_collector_in_a_read_ahead_thread_lets_both_threads_go():
+    """A stream dropped unfinished is freed by the garbage collector, which may run in the decoding thread: its
+    read-ahead stages must not wait there for each other (both threads hung, and with them every later
+    collection in the process)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", DROPPED_IN_A_READ_AHEAD_THREAD], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "0", result.stdout + result.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_a_three_hour_file_is_streamed_in_bounded_memory(clip, tmp_path):
     """Peak memory for a 3 h recording stays near that of a short one (the audio alone would be

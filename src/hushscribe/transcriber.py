@@ -502,6 +502,7 @@ def _read_ahead(windows: Iterator[T]) -> Iterator[T]:
 
     thread = threading.Thread(target=make, name="hushscribe-read-ahead", daemon=True)
     thread.start()
+    reader = threading.current_thread()
     try:
         while True:
             window, error = ready.get()
@@ -510,9 +511,15 @@ def _read_ahead(windows: Iterator[T]) -> Iterator[T]:
             if window is _END:
                 return
             yield window
+            reader = threading.current_thread()
     finally:
         stop.set()
-        thread.join()
+        # Closed by its reader: the thread is waited for. A stream dropped unfinished is freed by the garbage
+        # collector instead (it is in a cycle with its iterator), in whatever thread it runs: in the decoding
+        # thread, waiting for the segmenting thread, itself waiting for the next decoded window, would hang both.
+        # The thread ends on its own once it sees `stop`.
+        if threading.current_thread() is reader:
+            thread.join()
 
 
 def _cut_at(span: vad.Span, stretches: list[vad.Span]) -> list[vad.Span]:
