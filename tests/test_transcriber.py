@@ -351,6 +351,42 @@ def test_on_a_gpu_the_next_window_is_read_while_this_one_is_recognised(clip, tmp
         Transcriber(engine).transcribe(path, language="en")
 
 
+class FailingGpuEngine(GpuEngine):
+    """A GpuEngine whose second batch fails."""
+
+    def recognize(self, segments, options):
+        if self.calls:
+            raise HushError("the GPU fell off")
+        return super().recognize(segments, options)
+
+
+def test_a_stream_closed_or_failed_lets_its_read_ahead_threads_go_at_once(clip, tmp_path):
+    """A stream in a cycle with its iterator is freed by the garbage collector, whenever it runs: closed, or
+    failed in recognition, it lets its file and read-ahead threads go itself (collection off here)."""
+    path = tmp_path / "long.flac"
+    _flac_with_speech_at(path, decode(clip("jfk")["path"]), 25, 240)  # three windows
+
+    def read_ahead() -> list:
+        return [t for t in threading.enumerate() if t.name == "hushscribe-read-ahead"]
+
+    engine = GpuEngine()
+    engine.reading.set()
+    gc.disable()
+    try:
+        stream = Transcriber(engine).stream(path, language="en")
+        next(iter(stream))
+        assert read_ahead()
+        stream.close()
+        assert not read_ahead()
+        failing = FailingGpuEngine()
+        failing.reading.set()
+        with pytest.raises(HushError, match="fell off"):
+            Transcriber(failing).transcribe(path, language="en")
+        assert not read_ahead()
+    finally:
+        gc.enable()
+
+
 DROPPED_IN_A_READ_AHEAD_THREAD = """
 import gc, sys, threading, time
 import numpy as np

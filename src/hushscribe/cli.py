@@ -650,15 +650,15 @@ def run_job(transcriber, job: Job, options: TranscribeOptions, output: OutputOpt
 
     targets = _targets(job, output)
     started = time.perf_counter()
-    stream = transcriber.stream(job.path, options)
-    job.duration = stream.duration
-    # progress in seconds of the recording: a long one is segmented window by window as it goes
-    with tqdm(total=round(stream.duration), desc=job.path.name[:30], unit="s", file=sys.stderr, disable=quiet,
-              leave=False, dynamic_ncols=True) as bar:
-        for _ in stream:
-            bar.set_postfix_str(f"{stream.x_realtime:.1f}× realtime", refresh=False)
-            bar.update(max(0, round(stream.position) - bar.n))
-    transcript = stream.result()
+    with transcriber.stream(job.path, options) as stream:
+        job.duration = stream.duration
+        # progress in seconds of the recording: a long one is segmented window by window as it goes
+        with tqdm(total=round(stream.duration), desc=job.path.name[:30], unit="s", file=sys.stderr, disable=quiet,
+                  leave=False, dynamic_ncols=True) as bar:
+            for _ in stream:
+                bar.set_postfix_str(f"{stream.x_realtime:.1f}× realtime", refresh=False)
+                bar.update(max(0, round(stream.position) - bar.n))
+        transcript = stream.result()
     _warn_about_flags(job, transcript)
     if job.out_dir is None:
         sys.stdout.write(render(transcript, "txt", output))

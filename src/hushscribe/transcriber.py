@@ -246,25 +246,40 @@ class TranscriptStream:
         segments = [replace(s, speaker=order.get(s.speaker)) for s in segments]
         return segments, {new: f"Speaker {n}" for n, new in enumerate(order.values(), start=1)}
 
+    def close(self) -> None:
+        """Stop here: the recording's file and read-ahead threads go now, not when the stream is collected (it is in
+        a cycle with its iterator). `with transcriber.stream(...) as stream:` closes it however the block ends."""
+        self._iterator.close()
+
+    def __enter__(self) -> "TranscriptStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _recognise(self) -> Iterator[Segment]:
         end = 0
-        for offset, samples, spans, active in self._windows:
-            end = offset + len(samples)
-            if self._diarizer is not None:
-                self._diarizer.add(samples, active, offset, self.options.vad)
-            found = self.total
-            window = _Window(self, offset, samples, spans, active)
-            for segment in window.recognise():
-                self.total = found + window.units  # a segment cut where its language changes counts as its pieces
-                log.debug("%s %.2f-%.2f s [%s]: %s", self.source, segment.start, segment.end, segment.language,
-                          segment.text)  # transcript text: only with --debug
-                self._segments.append(segment)
-                self.done += 1
-                self.position = segment.end
-                yield segment
-            self.total = found + window.units
-            self.position = end / SAMPLE_RATE
-        self.duration = end / SAMPLE_RATE
+        try:
+            for offset, samples, spans, active in self._windows:
+                end = offset + len(samples)
+                if self._diarizer is not None:
+                    self._diarizer.add(samples, active, offset, self.options.vad)
+                found = self.total
+                window = _Window(self, offset, samples, spans, active)
+                for segment in window.recognise():
+                    self.total = found + window.units  # a segment cut where its language changes counts as pieces
+                    log.debug("%s %.2f-%.2f s [%s]: %s", self.source, segment.start, segment.end, segment.language,
+                              segment.text)  # transcript text: only with --debug
+                    self._segments.append(segment)
+                    self.done += 1
+                    self.position = segment.end
+                    yield segment
+                self.total = found + window.units
+                self.position = end / SAMPLE_RATE
+            self.duration = end / SAMPLE_RATE
+        finally:  # finished, failed or closed: the file and any read-ahead threads are let go
+            if hasattr(self._windows, "close"):
+                self._windows.close()
 
 
 class _Window:

@@ -224,13 +224,14 @@ def page() -> None:
             bar = st.progress(0.0, text=name)
             try:
                 # decoded again, now with the chosen filters
-                stream = transcriber.stream(named(name, data), options)
-                for _ in stream:
-                    bar.progress(min(1.0, stream.position / max(stream.duration, 1e-6)),
-                                 text=f"{name}: {stream.position:.0f} of {stream.duration:.0f} s, "
-                                      f"{stream.x_realtime:.1f}× realtime")
+                with transcriber.stream(named(name, data), options) as stream:  # Cancel stops the run in the loop
+                    for _ in stream:
+                        bar.progress(min(1.0, stream.position / max(stream.duration, 1e-6)),
+                                     text=f"{name}: {stream.position:.0f} of {stream.duration:.0f} s, "
+                                          f"{stream.x_realtime:.1f}× realtime")
+                    transcript = stream.result()
                 # the editor's key is new with each transcript, so that edits of an earlier one are not carried over
-                results[name] = {"transcript": stream.result(), "editor": f"editor-{name}-{time.time_ns()}"}
+                results[name] = {"transcript": transcript, "editor": f"editor-{name}-{time.time_ns()}"}
                 if library is not None:
                     results[name]["saved"] = library.add(
                         results[name]["transcript"], recording=data, options=options, keep_audio=keep_audio)
