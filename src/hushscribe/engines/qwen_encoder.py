@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from hushscribe.engines import qwen_kernels
 from hushscribe.engines.qwen_decode import _join
+from hushscribe.engines.qwen_inputs import convolved
 
 
 class EncoderLayer(NamedTuple):
@@ -74,11 +75,11 @@ class AudioEncoder:
         chunk_frames = mask.view(batch, chunks, self.chunk).sum(-1).reshape(-1)
         kept = chunk_frames > 0  # a chunk of padding only gives no token
         chunked = features.view(batch, mels, chunks, self.chunk).permute(0, 2, 1, 3).reshape(-1, 1, mels, self.chunk)
-        tokens_per_chunk = _after_convolutions(chunk_frames[kept])
+        tokens_per_chunk = convolved(chunk_frames[kept])
         hidden = front_end(chunked[kept], self.front)  # (kept chunks, tokens of a full chunk, d_model)
         valid = torch.arange(hidden.shape[1], device=hidden.device) < tokens_per_chunk[:, None]
         hidden = hidden.reshape(-1, hidden.shape[-1])[valid.flatten()]
-        bounds, widest = self._windows(_after_convolutions(chunk_frames).view(batch, chunks).sum(-1),
+        bounds, widest = self._windows(convolved(chunk_frames).view(batch, chunks).sum(-1),
                                        int(tokens_per_chunk.max()))
         attend = self._window_kernel(bounds, widest) if self.kernels else _padded_windows(bounds, widest)
         for layer in self.layers:
@@ -100,13 +101,6 @@ class AudioEncoder:
 
     def _window_kernel(self, bounds, widest):
         return lambda q, k, v: qwen_kernels.window_attention(q, k, v, bounds, widest)
-
-
-def _after_convolutions(frames: torch.Tensor) -> torch.Tensor:
-    """Tokens left of `frames` mel frames after three (kernel 3, stride 2, padding 1) convolutions."""
-    for _ in range(3):
-        frames = torch.where(frames > 0, (frames - 1) // 2 + 1, torch.zeros_like(frames))
-    return frames
 
 
 TAPS = 16  # the first convolution's 3 × 3 taps, padded to a width that tensor cores take

@@ -84,9 +84,12 @@ class QwenInputs:
 def audio_tokens(frames: int, chunk: int = 100) -> int:
     """The audio encoder's output length for `frames` mel frames: three stride-2 convolutions over each
     chunk of `chunk` frames (13 tokens for a whole chunk of 100), the last chunk partial."""
-    def convolved(n: int) -> int:
-        for _ in range(3):
-            n = (n - 1) // 2 + 1
-        return n
-
     return convolved(frames % chunk) + (frames // chunk) * convolved(chunk)
+
+
+def convolved(frames):
+    """Tokens left of `frames` mel frames (an int, or a tensor of them) after the encoder's three convolutions
+    (kernel 3, stride 2, padding 1); none of none."""
+    for _ in range(3):
+        frames = (frames - 1) // 2 + 1
+    return frames
