@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,6 +101,21 @@ def test_silero_read_as_audio_arrives_gives_the_probabilities_of_one_read(clip):
     streamed = np.concatenate(pieces + [stream.flush()])
     assert np.allclose(streamed, vad.speech_probabilities(audio), atol=1e-5)
     assert len(stream.flush()) == 0  # nothing left
+
+
+def test_silero_convolutions_on_all_cores_give_the_probabilities_of_the_whole_model(clip, monkeypatch):
+    """The frames' convolutions run in pieces on several threads, the LSTM after them; the probabilities are
+    the single ONNX model's, read in one go, exactly."""
+    import onnxruntime
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # pieces of 69 frames for this 11 s clip
+    audio = decode(clip("jfk")["path"])
+    path = Path(importlib.util.find_spec("faster_whisper").submodule_search_locations[0]) / "assets"
+    whole = onnxruntime.InferenceSession(str(path / "silero_vad_v6.onnx"), providers=["CPUExecutionProvider"])
+    state = np.zeros((1, 1, 128), np.float32)
+    frames = vad._frames_with_context(audio, 0, -(-len(audio) // vad.FRAME))
+    expected = whole.run(None, {"input": frames, "h": state, "c": state})[0].reshape(-1)
+    assert np.array_equal(vad.speech_probabilities(audio), expected)
 
 
 def test_speech_runs_are_the_unpadded_spans():
