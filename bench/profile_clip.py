@@ -56,7 +56,9 @@ def main() -> None:
         work = Path(folder)
         build_checkpoint(work / "model", args.size)
         engine = qwen.QwenEngine(work / "model", device="cuda")
+        start = clock()
         engine.fuse()
+        print(json.dumps({"fuse_s": round(clock() - start, 2)}), flush=True)
         force_tokens(engine)
         transcriber = Transcriber(engine)
         clip = work / "clip30.flac"

@@ -196,13 +196,17 @@ def test_fused_decode_step_gives_the_same_transcript_as_the_plain_one(tiny_qwen,
     """torch.compile's fused step against the plain step, both as CUDA graphs.
     float32: random weights leave near-ties between tokens that bf16 rounding would flip."""
     eager = Transcriber(QwenEngine(tiny_qwen, device="cuda", compile=False, dtype="float32"))
+    from torch._dynamo.utils import counters
+
     fused = QwenEngine(tiny_qwen, device="cuda", dtype="float32")
     fused.fuse()
-    compiled = Transcriber(fused)
-    for name in ("jfk", "leopard_3speaker", "aishell1"):
+    compiled, graphs = Transcriber(fused), counters["stats"]["unique_graphs"]
+    for name in ("jfk", "leopard_3speaker", "aishell1"):  # aishell1: one segment, a prefill of one row
         audio = decode(clip(name)["path"])
         a, b = eager.transcribe(audio, language="en"), compiled.transcribe(audio, language="en")
         assert [s.text for s in a.segments] == [s.text for s in b.segments]
+    # what fuse() compiled serves every batch size and length, one row and one new token included
+    assert counters["stats"]["unique_graphs"] == graphs
 
 
 def test_fuse_policy_compiles_once_the_plain_step_has_lost_a_compile(tmp_path, monkeypatch):

@@ -15,8 +15,9 @@ and attention, `after_attention`), for the prefill and for each new token:
 - The prefill attends to the prompt only, not to the whole cache.
 - With `fuse`, a layer's code before and after attention is compiled by torch.compile (Inductor),
   which fuses its ~60 small kernels (norms, rotary, residuals). Every layer runs the same code on its
-  own weights, so one layer is compiled, not the model: for all batch sizes, windows and prompt
-  lengths. The host looks at the finished flags only every few steps.
+  own weights, so one layer is compiled, not the model, and once: one graph serves every batch size,
+  window and length, the prefill and the decode step alike. The host looks at the finished flags only
+  every few steps.
 
 A compile still costs seconds the first time and less once its artefacts are cached, so it waits
 until it pays (see `FusePolicy`), and its caches live in hushscribe's cache folder, never in the
@@ -203,8 +204,9 @@ def _join(*linears):
 @functools.cache
 def _compiled(function):
     """`function` through torch.compile, once per process: the same code for every layer, batch size,
-    window and prompt length (batch and length, or the encoder's token count, are marked dynamic where
-    they are first seen)."""
+    window and length. Batch and length are unbacked sizes, so that no value of them is specialised:
+    a dynamic size seen as 1 (one new token, one row) would be compiled again, seconds each, the decode
+    step's the first time and a lone segment's prefill in the middle of a request."""
     import torch._dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
@@ -215,9 +217,9 @@ def _compiled(function):
     def run(hidden, *args):
         for tensor in (hidden, *args[:2]):
             if isinstance(tensor, torch.Tensor):
-                torch._dynamo.maybe_mark_dynamic(tensor, 0)  # batch, or tokens
+                torch._dynamo.decorators.mark_unbacked(tensor, 0)  # batch, or tokens
                 if tensor.dim() > 2:  # length: (batch, T, ...) or (batch, heads, T, dim)
-                    torch._dynamo.maybe_mark_dynamic(tensor, 1 if tensor.dim() == 3 else 2)
+                    torch._dynamo.decorators.mark_unbacked(tensor, 1 if tensor.dim() == 3 else 2)
         return compiled(hidden, *args)
 
     return run
