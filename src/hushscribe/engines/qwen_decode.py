@@ -95,10 +95,11 @@ class Decoder:
         cos, sin = self.rotary(embeds, positions)
         attend = self._kernel(starts, slots, embeds.shape[1]) if self.kernels else \
             self._masked(mask, embeds.dtype, slots)
-        hidden = embeds
+        hidden, (batch, length, _) = embeds, embeds.shape
         for weights, layer_keys, layer_values in zip(self.layers, keys, values):
             q, k, v = self._before(hidden, cos, sin, weights, self.shape)
-            hidden = self._after(hidden, attend(q, k, v, layer_keys, layer_values), weights, self.shape)
+            attended = attend(q, k, v, layer_keys, layer_values).reshape(batch, self.shape.heads, length, -1)
+            hidden = self._after(hidden, attended.transpose(1, 2).reshape(batch, length, -1), weights, self.shape)
         return F.linear(rms_norm(hidden[:, -1], self.norm, self.shape.eps), self.head)
 
     def _kernel(self, starts, slots, length: int):
@@ -140,6 +141,7 @@ def before_attention(hidden, cos, sin, weights: LayerWeights, shape: Shape):
     dim), the new keys and values (batch, kv_heads, T, dim)."""
     batch, length, _ = hidden.shape
     heads, kv_heads, dim, eps = shape
+    _same_rows(hidden, cos, sin)
     x = rms_norm(hidden, weights.input_norm, eps)
     q, k, v = F.linear(x, weights.qkv, weights.qkv_bias).split([heads * dim, kv_heads * dim, kv_heads * dim], -1)
     q = rms_norm(q.view(batch, length, heads, dim), weights.q_norm, eps).transpose(1, 2)
@@ -149,13 +151,19 @@ def before_attention(hidden, cos, sin, weights: LayerWeights, shape: Shape):
 
 
 def after_attention(hidden, attended, weights: LayerWeights, shape: Shape):
-    """The rest of the layer: the attention's output projected and added, then the MLP."""
-    batch, length, _ = hidden.shape
-    heads, _, dim, eps = shape
-    attended = attended.reshape(batch, heads, length, dim).transpose(1, 2).reshape(batch, length, heads * dim)
+    """The rest of the layer: the attention's output (batch, T, heads * dim) projected and added, then the MLP."""
+    _same_rows(hidden, attended)
     hidden = hidden + F.linear(attended, weights.out, weights.out_bias)
-    gate, up = F.linear(rms_norm(hidden, weights.post_norm, eps), weights.gate_up).chunk(2, -1)
+    gate, up = F.linear(rms_norm(hidden, weights.post_norm, shape.eps), weights.gate_up).chunk(2, -1)
     return hidden + F.linear(F.silu(gate) * up, weights.down)
+
+
+def _same_rows(hidden, *others) -> None:
+    """Tells torch.compile that `others` have hidden's batch and length: each input's are sizes of its own
+    (see _compiled), and kernels fuse only across sizes known to be equal."""
+    for other in others:
+        torch._check(other.shape[0] == hidden.shape[0])
+        torch._check(other.shape[1] == hidden.shape[1])
 
 
 def _write(keys, values, slots, k, v) -> None:
@@ -218,8 +226,8 @@ def _compiled(function):
         for tensor in (hidden, *args[:2]):
             if isinstance(tensor, torch.Tensor):
                 torch._dynamo.decorators.mark_unbacked(tensor, 0)  # batch, or tokens
-                if tensor.dim() > 2:  # length: (batch, T, ...) or (batch, heads, T, dim)
-                    torch._dynamo.decorators.mark_unbacked(tensor, 1 if tensor.dim() == 3 else 2)
+                if tensor.dim() > 2:  # length: (batch, T, ...)
+                    torch._dynamo.decorators.mark_unbacked(tensor, 1)
         return compiled(hidden, *args)
 
     return run
