@@ -5,6 +5,7 @@ transcripts, silence and noise give an empty transcript, and nothing crashes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,20 @@ def test_cli_paths_and_outputs_that_cannot_work(corpus, tmp_path):
     assert run_cli(str(good), "-o", str(out), "--overwrite").returncode == 0
     assert (out / "phone_8k.txt").read_text() == before
     assert sorted(p.name for p in out.iterdir()) == ["phone_8k.txt"]  # no temp files left beside it
+
+
+def test_cli_with_a_cache_folder_it_cannot_write(corpus, tmp_path):
+    """The embedded Whisper model is assembled in hushscribe's cache folder on first use: where that folder
+    cannot be made, one message says which folder and what to set."""
+    folder, _ = corpus
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    result = subprocess.run([sys.executable, "-m", "hushscribe", "transcribe", str(folder / "phone_8k.wav"),
+                             "--engine", "whisper", "-q", "-o", str(tmp_path / "out")],
+                            env={**os.environ, "HUSHSCRIBE_CACHE": str(blocker / "cache")}, capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    check_message(result.stderr.strip(), str(blocker / "cache"), "point HUSHSCRIBE_CACHE at a folder you can write")
 
 
 def test_http_api(corpus):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +229,30 @@ def test_fuse_policy_compiles_once_the_plain_step_has_lost_a_compile(tmp_path, m
     assert again.compile_s() == 12.3 and qwen_decode.FusePolicy("model B").compile_s() == qwen_decode.COLD_COMPILE_S
     again.record(12.3 / qwen_decode.FUSED_SAVING * 0.99)
     assert not again.due()
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_compiling_to_the_private_folder(tmp_path):
+    """torch.compile fails where its cache folder cannot be made: with hushscribe's unwritable, the compile
+    caches move to the process's private folder (with a warning), a compile works, and its timing is not kept."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    code = """
+import os, torch
+import hushscribe
+from hushscribe.engines import qwen_decode
+qwen_decode.compile_caches_writable()
+doubled = torch.compile(lambda x: x * 2 + 1)(torch.ones(3))
+qwen_decode.FusePolicy("model").compiled(1.0)
+print(doubled.tolist(), os.environ["TORCHINDUCTOR_CACHE_DIR"])
+"""
+    env = {**os.environ, "HUSHSCRIBE_CACHE": str(blocker / "cache"), "HUSHSCRIBE_TMPDIR": str(tmp_path / "tmp")}
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    values, folder = result.stdout.split("] ")
+    assert values == "[3.0, 3.0, 3.0" and Path(folder.strip()).is_relative_to(tmp_path / "tmp")
+    assert "cannot be written" in result.stderr and "HUSHSCRIBE_CACHE" in result.stderr
 
 
 @pytest.mark.gpu

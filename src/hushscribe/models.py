@@ -52,14 +52,19 @@ def embedded_whisper_dir(model: EmbeddedModel = EMBEDDED_WHISPER) -> Path:
     if marker.exists() and (target / "model.bin").stat().st_size == model.size:
         return target
     data_dirs = [_package_data(name) for name in model.packages]
-    target.mkdir(parents=True, exist_ok=True)
-    for data in data_dirs:
-        for name in model.files:
-            if (data / name).exists():
-                shutil.copyfile(data / name, target / name)
-    parts = sorted((p for d in data_dirs for p in d.glob("model.bin.part*")), key=lambda p: int(p.suffix[5:]))
-    _join_verified(parts, target / "model.bin", model)
-    marker.touch()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for data in data_dirs:
+            for name in model.files:
+                if (data / name).exists():
+                    shutil.copyfile(data / name, target / name)
+        parts = sorted((p for d in data_dirs for p in d.glob("model.bin.part*")), key=lambda p: int(p.suffix[5:]))
+        _join_verified(parts, target / "model.bin", model)
+        marker.touch()
+    except OSError as exc:
+        raise HushError(f"cannot write hushscribe's cache folder {cache_dir()} ({exc.strerror or exc}), where the "
+                        f"embedded Whisper model is assembled on first use: point {CACHE_ENV} at a folder you can "
+                        f"write") from None
     return target
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from hushscribe.audio import SAMPLE_RATE
 from hushscribe.engines.base import Recognition, RecognitionOptions
-from hushscribe.engines.qwen_decode import BUCKETS, Decoder, FusePolicy, StepGraph, bucket
+from hushscribe.engines.qwen_decode import BUCKETS, Decoder, FusePolicy, StepGraph, bucket, compile_caches_writable
 from hushscribe.engines.qwen_encoder import AudioEncoder
 from hushscribe.engines.qwen_inputs import QwenInputs
 from hushscribe.errors import HushError
@@ -96,6 +96,7 @@ class QwenEngine:
             # took 0.16-0.76 s on a length it had not seen, 0.015 s on one it had), and segments, live ones most
             # of all, are a new length nearly every time; the flash and memory-efficient kernels have no such cost
             torch.backends.cuda.enable_cudnn_sdp(False)
+            compile_caches_writable()  # our Triton kernels are compiled on first use, fused or not
         self.fused = False
         self._fuse_policy = FusePolicy(self._compile_key()) if compile and self.use_graphs else None
         self._steps: dict[int, StepGraph] = {}

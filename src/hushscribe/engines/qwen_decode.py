@@ -26,6 +26,7 @@ private temporary folder that each process removes at exit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -392,10 +393,14 @@ class FusePolicy:
         timings = _timings()
         timings[self.key] = round(seconds, 1)
         path = compile_cache() / "compile-seconds.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(timings, indent=1) + "\n")
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(timings, indent=1) + "\n")
+            tmp.replace(path)
+        except OSError:  # a cache folder that cannot be written (compile_caches_writable said so): not kept
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def compile_cache() -> Path:
@@ -403,6 +408,30 @@ def compile_cache() -> Path:
     from hushscribe.models import cache_dir
 
     return cache_dir() / "torch-compile"
+
+
+def compile_caches_writable() -> None:
+    """torch.compile and Triton write their kernels (no user data) into hushscribe's cache folder, as set at
+    import, and fail when they cannot. Where that folder cannot be written, they are pointed at this process's
+    private folder instead, with a warning: kernels are then compiled again by every process."""
+    import logging
+    import tempfile
+
+    from hushscribe import tempfiles
+
+    folder = compile_cache()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return
+    except OSError as exc:
+        private = tempfiles.process_folder() / "torch-compile"
+        for name, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
+            if os.environ.get(name) == str(folder / sub):  # ours, not the user's own
+                os.environ[name] = str(private / sub)
+        logging.getLogger(__name__).warning(
+            "compiled kernels are not kept: hushscribe's cache folder %s cannot be written (%s); set "
+            "HUSHSCRIBE_CACHE to a folder you can write", folder, exc.strerror or exc)
 
 
 def _timings() -> dict[str, float]:
