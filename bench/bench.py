@@ -437,11 +437,12 @@ def gpu_section(args) -> tuple[dict, Path]:
         np.save(audio, speech(600))
         folder = work / "1.7b"
         build_checkpoint(folder, "1.7b")
-        fresh = fresh_process_rows(folder, work, args.official_wheels, args.skip_official)
-        report.update({f"fresh_process_{key}": value for key, value in fresh.items() if key != "import_s"},
-                      import_s=fresh["import_s"], fresh_process_what=FRESH_WHAT)
-        print(json.dumps({"fresh_process": fresh}), flush=True)
-        save()
+        if not args.skip_fresh:
+            fresh = fresh_process_rows(folder, work, args.official_wheels, args.skip_official)
+            report.update({f"fresh_process_{key}": value for key, value in fresh.items() if key != "import_s"},
+                          import_s=fresh["import_s"], fresh_process_what=FRESH_WHAT)
+            print(json.dumps({"fresh_process": fresh}), flush=True)
+            save()
         if args.fresh_only:
             report["workload"] = "fresh-process rows only (--fresh-only)"
             save()
@@ -549,6 +550,8 @@ def main() -> None:
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--fresh-only", action="store_true", help="only the fresh-process rows of the GPU section")
+    parser.add_argument("--skip-fresh", action="store_true",
+                        help="the GPU section without its fresh-process rows (about 2 minutes on an H200)")
     parser.add_argument("--api-only", action="store_true", help="only the API row of the GPU section")
     parser.add_argument("--api-overhead", action="store_true",
                         help="the API row in front of a recogniser that answers at once: the server's own cost")
@@ -568,7 +571,8 @@ def main() -> None:
             print(json.dumps({"api": api_only()}))
         elif torch.cuda.is_available():
             report, path = gpu_section(args)
-            print(fresh_table(report))
+            if not args.skip_fresh:
+                print(fresh_table(report))
             if not args.fresh_only:
                 print(gpu_table(report))
             print(f"saved {path}")
