@@ -365,7 +365,9 @@ def bucket(batch: int) -> int:
 # The fused step saves about this share of a plain step's time (H200, 1.7B: 5.6 → 3.2 ms at batch 1,
 # 9.8 → 6.8 ms at batch 128).
 FUSED_SAVING = 0.3
-COLD_COMPILE_S = 60.0  # what a compile is assumed to cost until one has been timed on this machine
+# What a compile is assumed to cost until one has been timed on this machine: above the 9.5-11 s measured cold
+# on H200 hosts (1.7B, one graph per half; 12.5-16 s when the decode step had its own).
+COLD_COMPILE_S = 20.0
 
 
 class FusePolicy:
