@@ -29,11 +29,13 @@ def test_a_window_that_stops_early_is_decoded_on_from_its_last_timestamp(tokens,
 
 @pytest.mark.slow
 def test_the_sampled_decode_of_a_looping_segment_is_the_same_every_time(transcriber, clip):
-    """The child's poem over music: the beam search loops; sampling, from a fixed seed, does not, and gives the same
-    text on every call, in this process and (the seed being set anew) in any other."""
+    """The child's poem over music: the beam search loops; sampling, from a fixed seed, gives the same text on every
+    call (a fresh model, seeded anew, for each). Whether sampling escapes the loop depends on the clip: on the 27 s
+    reading every temperature loops too, which the transcriber meets by cutting the segment first (and flagging a loop
+    that survives, tests/test_transcriber.py)."""
     engine = transcriber.engine
     poem = decode(clip("child_reading_poem")["path"])
     (plain,) = engine.recognize([poem], RecognitionOptions(language="zh"))
     assert loops(plain.text)
     sampled = [engine.recognize([poem], RecognitionOptions(language="zh", sampled=True))[0].text for _ in range(2)]
-    assert sampled[0] == sampled[1] and sampled[0] and not loops(sampled[0])
+    assert sampled[0] == sampled[1] and sampled[0] and sampled[0] != plain.text
