@@ -44,8 +44,9 @@ def live_browser(profile: Path, wav: Path):
 
 def captions_in_page(browser, base: str, play_s: float, *, language: str = "en", seconds: float = 120) -> dict:
     """Open the live page, press Start, watch the captions while the microphone plays (`play_s`) until every line
-    is final, press Stop. Returns the final lines, the words shown before their line was final, and every address
-    the page contacted."""
+    is final, press Stop, and read the lines once the page has stopped: on a loaded machine the server may not yet
+    have shown the last words when the microphone ends, and Stop has it finish them, as a user would. Returns the
+    final lines, the words shown before their line was final, and every address the page contacted."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -58,13 +59,13 @@ def captions_in_page(browser, base: str, play_s: float, *, language: str = "en",
         if time.monotonic() > started + play_s and not browser.find_elements(By.CSS_SELECTOR, ".line:not(.final)"):
             break
         time.sleep(0.1)
-    finals = [e.find_element(By.CSS_SELECTOR, ".committed").text
-              for e in browser.find_elements(By.CSS_SELECTOR, ".line.final")]
-    stamp = [e.find_element(By.TAG_NAME, "time").text for e in browser.find_elements(By.CSS_SELECTOR, ".line.final")]
     browser.find_element(By.ID, "stop").click()
     while "Stopped" not in browser.find_element(By.ID, "status").text and time.monotonic() < started + seconds:
         time.sleep(0.1)
     status = browser.find_element(By.ID, "status").text
+    finals = [e.find_element(By.CSS_SELECTOR, ".committed").text
+              for e in browser.find_elements(By.CSS_SELECTOR, ".line.final")]
+    stamp = [e.find_element(By.TAG_NAME, "time").text for e in browser.find_elements(By.CSS_SELECTOR, ".line.final")]
     return {"finals": finals, "stamps": stamp, "early": early, "status": status, "hosts": contacted(browser)}
 
 
