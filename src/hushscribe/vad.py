@@ -82,6 +82,7 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
         first = max(0, start - WARM_UP_FRAMES)
         return _recur(features[first:start + BLOCK_FRAMES])[0][start - first:]
 
+    _silero()  # built here once: the threads below would each build it on a first call (lru_cache has no lock)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         features = np.concatenate([np.zeros((0, 1, 128), np.float32),
                                    *pool.map(encoded, range(0, n_frames, piece))])
