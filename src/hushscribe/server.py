@@ -285,6 +285,8 @@ def create_app(engine: Engine, *, api_key: str | None = None, max_upload_bytes: 
                     await websocket.send_json(answer)
         except WebSocketDisconnect:  # gone while we answered; what it was saying goes with it, as OpenAI's does
             pass
+        except asyncio.CancelledError:  # the server stops, and the stream outlived its grace: it ends, quietly
+            pass
 
     @app.get("/live")
     @app.get("/live/{name}")
