@@ -29,6 +29,8 @@ SESSION = {"type": "transcription", "audio": {"input": {
     "format": {"type": "audio/pcm", "rate": RATE},
     "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
     "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}}}}
+MANUAL_TURNS = {"type": "transcription", "audio": {"input": {  # the client commits each turn itself
+    "turn_detection": None, "transcription": {"language": "en"}}}}
 
 
 def pcm24(audio: np.ndarray) -> bytes:
@@ -122,8 +124,7 @@ def test_manual_commits_and_bad_events_get_openai_shaped_answers(server, clip):
     row = clip("jfk")
     with connect(server) as connection:
         connection.recv()
-        connection.session.update(session={"type": "transcription", "audio": {"input": {
-            "turn_detection": None, "transcription": {"language": "en"}}}})
+        connection.session.update(session=MANUAL_TURNS)
         assert connection.recv().session.audio.input.turn_detection is None
         connection.input_audio_buffer.commit()  # nothing appended yet
         error = connection.recv()
@@ -207,7 +208,6 @@ def test_live_streams_share_batches_on_the_qwen_engine(tiny_qwen, clip):
     assert stats["most_calls_in_a_batch"] >= 2, stats
 
 
-
 def test_a_server_stopped_mid_stream_ends_it_without_a_traceback(clip):
     """A minute of audio committed at once keeps the server recognising it for longer than its grace period when it
     is stopped: the stream is cut off there, with no traceback in the server's log."""
@@ -216,8 +216,7 @@ def test_a_server_stopped_mid_stream_ends_it_without_a_traceback(clip):
     try:
         with connect(base, key="unused") as connection:
             connection.recv()
-            connection.session.update(session={"type": "transcription", "audio": {"input": {
-                "turn_detection": None, "transcription": {"language": "en"}}}})
+            connection.session.update(session=MANUAL_TURNS)
             connection.recv()
             for chunk in chunks:
                 connection.input_audio_buffer.append(audio=chunk)
