@@ -54,6 +54,16 @@ def server():
     assert "Traceback" not in log, log
 
 
+def send_all(connection, session: dict, chunks: list[str]) -> None:
+    """The session set (past the created and updated events), every append sent at once, then a commit."""
+    connection.recv()
+    connection.session.update(session=session)
+    connection.recv()
+    for chunk in chunks:
+        connection.input_audio_buffer.append(audio=chunk)
+    connection.input_audio_buffer.commit()
+
+
 def connect(base: str, key: str = KEY):
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
     return client.realtime.connect(extra_query={"intent": "transcription"}, max_retries=0)
@@ -187,12 +197,7 @@ def test_live_streams_share_batches_on_the_qwen_engine(tiny_qwen, clip):
 
     def stream(_) -> list:
         with connect(base, key="unused") as connection:
-            connection.recv()
-            connection.session.update(session=SESSION)
-            connection.recv()
-            for chunk in chunks:
-                connection.input_audio_buffer.append(audio=chunk)
-            connection.input_audio_buffer.commit()
+            send_all(connection, SESSION, chunks)
             return events_until(connection)
 
     try:
@@ -215,12 +220,7 @@ def test_a_server_stopped_mid_stream_ends_it_without_a_traceback(clip):
     chunks = appends(pcm24(np.tile(decode(clip("jfk")["path"]), 6)))
     try:
         with connect(base, key="unused") as connection:
-            connection.recv()
-            connection.session.update(session=MANUAL_TURNS)
-            connection.recv()
-            for chunk in chunks:
-                connection.input_audio_buffer.append(audio=chunk)
-            connection.input_audio_buffer.commit()
+            send_all(connection, MANUAL_TURNS, chunks)
             time.sleep(1)  # the server is at work on the minute
             log = stop(process)
     finally:
